@@ -1,0 +1,61 @@
+"""The satisfaction survey and cross-scoring platform (Flask application package)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from . import config as config_module
+from .extensions import babel, csrf, db, limiter, login_manager, migrate, select_locale
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the application: config in layers, extensions, blueprints, commands."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("SURVEY_INSTANCE_PATH", str(ROOT / "instance")),
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    # Defaults in the repository, then instance/config.py, then the environment, then a test's overrides.
+    app.config.from_object(config_module.Defaults)
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(app.instance_path) / "survey.sqlite")
+    app.config.from_pyfile("config.py", silent=True)
+    config_module.load_environment(app.config)
+    if test_config is not None:
+        app.config.update(test_config)
+    config_module.ensure_secret(app.config, app.instance_path, "SECRET_KEY")
+    config_module.ensure_secret(app.config, app.instance_path, "PSEUDONYM_KEY")
+    if app.config["SURVEY_ENV"] == "production":
+        app.config.setdefault("SESSION_COOKIE_SECURE", True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    # Each area of the app keeps its own catalogue under translations/<area>/; Flask-Babel merges them.
+    catalogues = sorted(str(path) for path in (ROOT / "translations").iterdir() if path.is_dir())
+    babel.init_app(app, locale_selector=select_locale, default_translation_directories=";".join(catalogues))
+    login_manager.init_app(app)
+    limiter.init_app(app)
+
+    from . import web
+
+    web.init_app(app)
+
+    from .auth import bp as auth_bp
+    from .public import bp as public_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(auth_bp)
+
+    from . import cli
+
+    cli.init_app(app)
+    return app

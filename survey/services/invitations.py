@@ -1,0 +1,86 @@
+"""Single-use survey links: issue them, find them, tell why one cannot be used."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ..extensions import db
+from ..models import Campaign, CampaignStatus, CustomerGroup, Invitation, Unit, utcnow
+
+#: Tokens are URL-safe and long enough to be unguessable (about 128 bits).
+TOKEN_BYTES = 16
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    invitation: Invitation
+    token: str
+
+
+def issue_invitations(
+    campaign: Campaign,
+    unit: Unit,
+    count: int,
+    customer_group: CustomerGroup = CustomerGroup.HOUSEHOLD,
+    valid_days: int | None = None,
+) -> list[IssuedInvitation]:
+    """Create ``count`` invitations and return them with their tokens (which are not stored); the caller commits."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    days = valid_days if valid_days is not None else current_app.config["INVITATION_DAYS"]
+    expires_at = utcnow() + dt.timedelta(days=days)
+    issued = []
+    for _ in range(count):
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        invitation = Invitation(
+            campaign_id=campaign.id,
+            unit_id=unit.id,
+            customer_group=customer_group,
+            token_hash=hash_token(token),
+            expires_at=expires_at,
+        )
+        issued.append(IssuedInvitation(invitation, token))
+    db.session.add_all([i.invitation for i in issued])
+    db.session.flush()
+    return issued
+
+
+def survey_link(token: str) -> str:
+    """The full link a customer opens."""
+    return f"{current_app.config['SURVEY_BASE_URL'].rstrip('/')}/s/{token}"
+
+
+class InvitationUnavailable(Exception):
+    """A link that cannot be answered; ``status`` is the HTTP status to show (404 or 410)."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def find_invitation(token: str) -> Invitation:
+    """The open invitation for a token, or InvitationUnavailable saying why not (unknown, expired, used, closed)."""
+    if not token or len(token) > 100:
+        raise InvitationUnavailable(404, "unknown")
+    invitation = db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    if invitation is None:
+        raise InvitationUnavailable(404, "unknown")
+    if invitation.used_at is not None:
+        raise InvitationUnavailable(410, "used")
+    if invitation.expires_at <= utcnow():
+        raise InvitationUnavailable(410, "expired")
+    if invitation.campaign.status == CampaignStatus.CLOSED:
+        raise InvitationUnavailable(410, "closed")
+    return invitation
