@@ -15,7 +15,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP) translations
 
 translations: $(STAMP)
-	@for dir in translations/*/; do $(BIN)/pybabel compile --use-fuzzy -q -d $$dir 2>/dev/null || $(BIN)/pybabel compile -q -d $$dir; done
+	@for dir in translations/*/; do $(BIN)/pybabel -q compile -d $$dir || exit 1; done
 
 run: install
 	$(BIN)/flask init-db
