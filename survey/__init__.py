@@ -35,6 +35,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config_module.ensure_secret(app.config, app.instance_path, "PSEUDONYM_KEY")
     if app.config["SURVEY_ENV"] == "production":
         app.config.setdefault("SESSION_COOKIE_SECURE", True)
+    if app.config.get("PROXY_COUNT"):
+        # Behind a reverse proxy: take the client's address from X-Forwarded-For (rate limits key on it).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)

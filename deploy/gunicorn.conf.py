@@ -1,0 +1,23 @@
+"""gunicorn settings for a production host: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
+
+Every setting can be overridden from the environment (GUNICORN_WORKERS, GUNICORN_BIND, ...).
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# Synchronous workers: requests are short (a survey page, one INSERT); reports stream.
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "sync"
+# Streamed exports of a million rows take longer than a page view.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then so slow leaks cannot accumulate.
+max_requests = 5000
+max_requests_jitter = 500
+# The proxy in front terminates TLS and sets X-Forwarded-*; trust only it.
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = "-"
+errorlog = "-"
