@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.parse
 
-from flask import Flask, Response, abort, redirect, render_template, request, url_for
+from flask import Flask, Response, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -49,7 +49,13 @@ def reject_invalid_utf8() -> None:
         return
     if request.mimetype != "application/x-www-form-urlencoded":
         return
+    # Werkzeug >= 3.1.9 no longer applies MAX_FORM_MEMORY_SIZE to url-encoded bodies, so apply it here.
+    limit = current_app.config.get("MAX_FORM_MEMORY_SIZE")
+    if limit is not None and (request.content_length or 0) > limit:
+        abort(413)
     raw = request.get_data(cache=True)
+    if limit is not None and len(raw) > limit:  # a chunked body has no Content-Length
+        abort(413)
     try:
         urllib.parse.parse_qsl(raw.decode("utf-8"), encoding="utf-8", errors="strict", max_num_fields=2000)
     except (UnicodeDecodeError, ValueError):
@@ -77,7 +83,8 @@ def home() -> Response:
 def init_app(app: Flask) -> None:
     """Register the shared handlers on the application."""
     app.register_error_handler(HTTPException, render_error)
-    app.before_request(reject_invalid_utf8)
+    # First of all before-request hooks: CSRFProtect reads request.form, after which the raw body is gone.
+    app.before_request_funcs.setdefault(None, []).insert(0, reject_invalid_utf8)
     app.after_request(security_headers)
     app.add_url_rule("/", "home", home)
 

@@ -7,6 +7,7 @@ starts from empty tables.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import tempfile
@@ -20,6 +21,8 @@ import sqlalchemy as sa
 os.environ.setdefault("SURVEY_INSTANCE_PATH", tempfile.mkdtemp(prefix="survey-instance-"))
 for variable in ("DATABASE_URL", "SECRET_KEY", "PSEUDONYM_KEY", "REDIS_URL", "RATELIMIT_STORAGE_URI", "SURVEY_ENV"):
     os.environ.pop(variable, None)
+
+from flask.testing import FlaskClient  # noqa: E402
 
 from survey import create_app  # noqa: E402
 from survey.extensions import db  # noqa: E402
@@ -85,10 +88,23 @@ def empty_tables() -> None:
                 connection.execute(table.delete())
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request gets its own application context, as in a real server.
+
+    The `app` fixture keeps an application context pushed for the whole test; Flask would reuse it
+    for test-client requests, so `g` (Flask-WTF's CSRF token, Flask-Babel's locale, the database
+    session) would leak from one request, and one client, to the next.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture
 def app(database_url: str) -> Iterator[Any]:
     """The application on a clean database, inside an app context."""
     app = create_app(base_config(database_url))
+    app.test_client_class = IsolatedClient
     with app.app_context():
         empty_tables()
         yield app

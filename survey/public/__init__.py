@@ -5,3 +5,5 @@ from __future__ import annotations
 from flask import Blueprint
 
 bp = Blueprint("public", __name__)
+
+from . import views  # noqa: E402,F401  (registers the routes on bp)

@@ -1,0 +1,101 @@
+"""Views of the customer survey: introduction, one page per dimension, thanks."""
+
+from __future__ import annotations
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from ..models import Invitation
+from ..services.invitations import InvitationUnavailable, find_invitation
+from . import bp, service
+from .forms import DimensionPageForm, initial_data, make_page_form
+
+
+def _locale() -> str:
+    return str(get_locale() or "vi")
+
+
+def _page_url(token: str, number: int, total: int) -> str:
+    if number <= 0:
+        return url_for("public.intro", token=token)
+    if number > total:
+        return url_for("public.thanks", token=token)
+    return url_for("public.page", token=token, number=number)
+
+
+@bp.get("/s/<token>")
+def intro(token: str) -> ResponseReturnValue:
+    """Introduce the survey, or reopen it where the customer left off."""
+    invitation = find_invitation(token)
+    progress = service.progress_of(invitation)
+    if progress.resume_page > 0:
+        return redirect(_page_url(token, progress.resume_page, progress.total))
+    return render_template("public/intro.html", invitation=invitation, progress=progress, token=token)
+
+
+@bp.route("/s/<token>/<int:number>", methods=["GET", "POST"])
+def page(token: str, number: int) -> ResponseReturnValue:
+    """Show one dimension's items; on POST save the answers and go on, go back, or submit."""
+    invitation = find_invitation(token)
+    progress = service.progress_of(invitation)
+    if not 1 <= number <= progress.total:
+        abort(404)
+    if number > progress.first_incomplete:
+        # Pages are answered in order; a link to a later page leads to the first unanswered one.
+        return redirect(_page_url(token, progress.first_incomplete, progress.total))
+    form_class = make_page_form(invitation.campaign.questionnaire, progress.dimension(number), _locale())
+    form = form_class(data=initial_data(progress.answers_on(number)) if request.method == "GET" else None)
+    if request.method == "POST":
+        if not form.validate_page():
+            return _render_page(invitation, progress, number, form, token), 422
+        destination = service.record_page(invitation, number, form.answers(), form.chosen_action)
+        if form.chosen_action == "save":
+            flash(_("Your answers are saved. You can close this page and open the same link later to continue."),
+                  "success")
+        return redirect(_page_url(token, destination, progress.total), code=303)
+    return _render_page(invitation, progress, number, form, token)
+
+
+def _render_page(
+    invitation: Invitation, progress: service.SurveyProgress, number: int, form: DimensionPageForm, token: str
+) -> str:
+    return render_template(
+        "public/page.html",
+        invitation=invitation,
+        progress=progress,
+        number=number,
+        dimension=progress.dimension(number),
+        form=form,
+        token=token,
+    )
+
+
+@bp.get("/s/<token>/thanks")
+def thanks(token: str) -> ResponseReturnValue:
+    """Thank the customer; still works on reload, because the link is now used."""
+    invitation = service.answered_invitation(token)
+    if invitation is None:
+        return redirect(url_for("public.intro", token=token))
+    return render_template("public/thanks.html", invitation=invitation)
+
+
+@bp.errorhandler(InvitationUnavailable)
+def unavailable(error: InvitationUnavailable) -> tuple[str, int]:
+    """Say why a link cannot be used, and what to do."""
+    return render_template("public/unavailable.html", reason=error.reason, code=error.status), error.status
+
+
+@bp.errorhandler(CSRFError)
+def page_expired(error: CSRFError) -> tuple[str, int]:
+    """A form without a valid security token: ask the customer to reload rather than show a bare 400."""
+    return render_template("public/expired.html", reload_url=request.path), 400
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    """Survey pages carry a customer's answers and a form token: keep them out of caches."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
