@@ -90,7 +90,10 @@ def _as_matrix(answers: np.ndarray | pd.DataFrame, structure: Structure) -> np.n
                 f"answers must be an n x {len(items)} array in structure item order, got shape {matrix.shape}"
             )
     # Infinite answers are not answers: treat them as blanks rather than let them poison means.
-    return np.where(np.isfinite(matrix), matrix, np.nan)
+    infinite = np.isinf(matrix)
+    if infinite.any():
+        matrix = np.where(infinite, np.nan, matrix)
+    return matrix
 
 
 def dimension_scores(answers: np.ndarray | pd.DataFrame, structure: Structure) -> np.ndarray:
@@ -98,15 +101,21 @@ def dimension_scores(answers: np.ndarray | pd.DataFrame, structure: Structure) -
     matrix = _as_matrix(answers, structure)
     n = matrix.shape[0]
     out = np.full((n, len(structure.dimensions)), np.nan)
+    if n == 0:
+        return out
+    totals = np.zeros((n, len(structure.dimensions)))
+    counts = np.zeros((n, len(structure.dimensions)))
     start = 0
+    # Column by column: small temporaries instead of several n x items copies keep a million rows fast.
     for j, dim in enumerate(structure.dimensions):
-        block = matrix[:, start : start + len(dim.items)]
+        for c in range(start, start + len(dim.items)):
+            column = matrix[:, c]
+            seen = ~np.isnan(column)
+            totals[:, j] += np.where(seen, column, 0.0)
+            counts[:, j] += seen
         start += len(dim.items)
-        answered = ~np.isnan(block)
-        count = answered.sum(axis=1)
-        total = np.where(answered, block, 0.0).sum(axis=1)
-        # Divide only where something was answered, so no 0/0 warning is ever raised.
-        np.divide(total, count, out=out[:, j], where=count > 0)
+    # Divide only where something was answered, so no 0/0 warning is ever raised.
+    np.divide(totals, counts, out=out, where=counts > 0)
     return out
 
 
@@ -115,7 +124,7 @@ def respondent_indices(answers: np.ndarray | pd.DataFrame, structure: Structure)
     scores = dimension_scores(answers, structure)
     n_dims = len(structure.dimensions)
     answered = ~np.isnan(scores)
-    answered_dims = answered.sum(axis=1).astype(int)
+    answered_dims = answered.sum(axis=1, dtype=np.int64)
     # DESIGN: fewer than half of the dimensions answered means incomplete (3 of 7 is incomplete, 4 of 7 is not).
     complete = (answered_dims * 2 >= n_dims) & (answered_dims > 0)
     weights = np.where(answered, structure.weights[np.newaxis, :], 0.0)
