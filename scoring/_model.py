@@ -13,12 +13,13 @@ are sufficient: the row-level restricted likelihood equals the cell-level one up
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
+from scipy import linalg, optimize
 
 SIGMA2_FLOOR = 1e-6
 
@@ -37,6 +38,12 @@ class Cells:
     raters: tuple[str, ...]
     ratees: tuple[str, ...]
     v: np.ndarray  # consultant variance of the mean, per ratee
+
+    @functools.cached_property
+    def pair_masks(self) -> tuple[np.ndarray, np.ndarray]:
+        """0/1 matrices over pairs of cells: same ratee, same rater (computed once per campaign)."""
+        return ((self.ratee[:, None] == self.ratee[None, :]).astype(float),
+                (self.rater[:, None] == self.rater[None, :]).astype(float))
 
     @property
     def n_cells(self) -> int:
@@ -218,9 +225,8 @@ def quad_form(cells: Cells, h: np.ndarray, sigma2: float, t: np.ndarray) -> floa
 
 def dense_v(cells: Cells, sigma2: float, t: np.ndarray, lam2: float) -> np.ndarray:
     """Covariance of cell means: diag(sigma^2/n) + t_j on pairs sharing a ratee + lambda^2 on pairs sharing a rater."""
-    same_ratee = cells.ratee[:, None] == cells.ratee[None, :]
-    same_rater = cells.rater[:, None] == cells.rater[None, :]
-    v = np.where(same_ratee, t[cells.ratee][:, None], 0.0) + lam2 * same_rater
+    same_ratee, same_rater = cells.pair_masks
+    v = same_ratee * t[cells.ratee][:, None] + lam2 * same_rater
     v[np.diag_indices_from(v)] += sigma2 / cells.n
     return v
 
@@ -229,19 +235,20 @@ def crossed_loglik(cells: Cells, x: np.ndarray, sigma2: float, tau2: float, lam2
     """REML log-likelihood (up to a constant) with crossed random rater and ratee effects."""
     v = dense_v(cells, sigma2, tau2 + cells.v, lam2)
     try:
-        chol = np.linalg.cholesky(v)
-    except np.linalg.LinAlgError:
+        factor = linalg.cho_factor(v, lower=True, check_finite=False)
+    except linalg.LinAlgError:
         return -math.inf
-    logdet_v = 2.0 * float(np.sum(np.log(np.diag(chol))))
-    wx = np.linalg.solve(chol.T, np.linalg.solve(chol, x))
-    wz = np.linalg.solve(chol.T, np.linalg.solve(chol, cells.zbar))
+    logdet_v = 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
+    # One triangular solve pair for [X, z]: W X and W z, with W = V^-1.
+    wxz = linalg.cho_solve(factor, np.column_stack([x, cells.zbar]), check_finite=False)
+    wx, wz = wxz[:, :-1], wxz[:, -1]
     m = x.T @ wx
     sign, logdet_m = np.linalg.slogdet(m)
     if sign <= 0:
         return -math.inf
     beta = np.linalg.solve(m, x.T @ wz)
     r = cells.zbar - x @ beta
-    quad = float(r @ np.linalg.solve(chol.T, np.linalg.solve(chol, r)))
+    quad = float(r @ (wz - wx @ beta))
     df_w = cells.n_rows - cells.n_cells
     within = df_w * math.log(sigma2) + cells.ss_within / sigma2
     return -0.5 * (within + logdet_v + logdet_m + quad)

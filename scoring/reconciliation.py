@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -356,18 +357,20 @@ def _decide(
     tests: Mapping[str, _UnitTest], df: float, margin: float, alpha: float, cross_n: Mapping[str, int]
 ) -> dict[str, _Decision]:
     codes = list(tests)
-    p_raw = []
-    for u in codes:
-        t = tests[u]
-        p_raw.append(float(2 * stats.t.sf(abs(t.difference) / t.se, df)))  # type: ignore[operator]
+    est = np.array([float(tests[u].difference) for u in codes], dtype=float)  # type: ignore[arg-type]
+    ses = np.array([float(tests[u].se) for u in codes], dtype=float)  # type: ignore[arg-type]
+    # One vectorised call per tail (scipy's per-call overhead dominates at 27 units and several rounds).
+    p_raw = [float(p) for p in 2 * stats.t.sf(np.abs(est) / ses, df)] if codes else []
+    # TOST: both one-sided tests against the margins, i.e. the 1-2alpha interval inside (-margin, margin).
+    p_tost = (np.maximum(stats.t.sf((est + margin) / ses, df), stats.t.cdf((est - margin) / ses, df))
+              if codes else np.zeros(0))
     bh = benjamini_hochberg(p_raw, alpha)
     out = {}
-    for u, p_adj in zip(codes, bh.p_adjusted):
+    for i, (u, p_adj) in enumerate(zip(codes, bh.p_adjusted)):
         t = tests[u]
-        d, se = t.difference, t.se
-        assert d is not None and se is not None
-        # TOST: both one-sided tests against the margins, i.e. the 1-2alpha interval inside (-margin, margin).
-        p_eq = max(float(stats.t.sf((d + margin) / se, df)), float(stats.t.cdf((d - margin) / se, df)))
+        d = t.difference
+        assert d is not None
+        p_eq = float(p_tost[i])
         if t.unadjusted:
             status, code = "inconclusive", "leniency_unestimable"
         elif cross_n.get(u, 0) < 2:
@@ -421,6 +424,7 @@ def reconcile(
             notes.append(f"consultant data for units outside the unit list were ignored: {', '.join(extra)}")
 
     by_unit = {u: g["index"].to_numpy() for u, g in rows.groupby("ratee", sort=True)}
+    raters_by_row = {u: g["rater"].to_numpy() for u, g in rows.groupby("ratee", sort=True)}
     raters_of = {u: tuple(sorted(set(g["rater"]))) for u, g in rows.groupby("ratee", sort=True)}
 
     pre: dict[str, str] = {}
@@ -513,7 +517,7 @@ def reconcile(
         results.append(
             _unit_result(u, cons.get(u), by_unit.get(u), raters_of.get(u, ()), pre.get(u), tests.get(u),
                          decisions.get(u), margin, n_tested, no_leniency, leniency_all, base, sigma2, confidence,
-                         df_resid, rows)
+                         df_resid, raters_by_row.get(u))
         )
     results = _rank(results)
     return Reconciliation(
@@ -577,15 +581,16 @@ def _raters_and_offset(cells, freed, sigma2, tau2, df, alpha, rows):  # type: ig
         base = _Base(est, variance_of)
         del beta
     raters = sorted(counts.index)
-    p_raw = []
-    for r in raters:
-        value = estimates.get(r)
-        p_raw.append(None if value is None or value[1] <= 0 else float(2 * stats.t.sf(abs(value[0]) / value[1], df)))
+    testable = [r for r in raters if r in estimates and estimates[r][1] > 0]
+    t_abs = np.array([abs(estimates[r][0]) / estimates[r][1] for r in testable], dtype=float)
+    p_of = dict(zip(testable, (float(p) for p in 2 * stats.t.sf(t_abs, df)))) if testable else {}
+    p_raw = [p_of.get(r) for r in raters]
     bh = benjamini_hochberg(p_raw, alpha)
+    n_of, k_of = counts["n"].to_dict(), counts["units"].to_dict()
     out = []
     for r, p, p_adj in zip(raters, p_raw, bh.p_adjusted):
         value = estimates.get(r)
-        n, k = int(counts.loc[r, "n"]), int(counts.loc[r, "units"])
+        n, k = int(n_of[r]), int(k_of[r])
         if value is None:
             out.append(RaterResult(r, None, None, None, None, False, n, k, "leniency not estimable from these data"))
         else:
@@ -594,12 +599,23 @@ def _raters_and_offset(cells, freed, sigma2, tau2, df, alpha, rows):  # type: ig
     return tuple(out), offset, leniency, base
 
 
+@functools.lru_cache(maxsize=64)
+def _t_quantile(q: float, df: float) -> float:
+    return float(stats.t.ppf(q, df))
+
+
+def _adjusted_mean(values: np.ndarray, unit_raters: np.ndarray, leniency: Mapping[str, float]) -> float:
+    """Mean cross index of a unit after removing each respondent's auditing unit's leniency."""
+    lens = np.array([leniency[r] for r in unit_raters], dtype=float)
+    return float(np.mean(values - lens))
+
+
 def _unit_result(u, score, values, raters, pre, test, decision, margin, n_tested, no_leniency, leniency_all, base,
-                 sigma2, confidence, df, rows):  # type: ignore[no-untyped-def]
+                 sigma2, confidence, df, unit_raters):  # type: ignore[no-untyped-def]
     score = score or Score(0, None, None, None, None, None)
     cross_n = 0 if values is None else int(values.size)
     cross_score = None if not cross_n else float(values.mean())
-    z = float(stats.t.ppf(0.5 + confidence / 2, df))
+    z = _t_quantile(0.5 + confidence / 2, df)
     facts = dict(margin=margin, n_units_tested=n_tested, n_raters=len(raters), consultant_n=score.n, cross_n=cross_n,
                  no_leniency_model=no_leniency and pre is None)
     diff = d_low = d_high = p = p_adj = p_eq = se = None
@@ -611,10 +627,9 @@ def _unit_result(u, score, values, raters, pre, test, decision, margin, n_tested
         code = pre or "model_failed"
         # A cross-only estimate on the consultant scale when the auditors' leniency is known.
         if cross_n and base is not None and all(r in leniency_all for r in raters):
-            sub = rows.loc[rows["ratee"] == u]
-            lens = sub["rater"].map(leniency_all).to_numpy(dtype=float)
-            adjusted = float(np.mean(sub["index"].to_numpy() - lens))
-            weights = (sub["rater"].value_counts() / cross_n).to_dict()
+            adjusted = _adjusted_mean(values, unit_raters, leniency_all)
+            names, counts = np.unique(unit_raters, return_counts=True)
+            weights = {str(r): c / cross_n for r, c in zip(names, counts)}
             var_l = base.cov_functional(weights)
             if var_l is not None and sigma2 is not None:
                 x = adjusted - base.offset
@@ -631,9 +646,7 @@ def _unit_result(u, score, values, raters, pre, test, decision, margin, n_tested
         d_low, d_high = diff - z * se, diff + z * se
         p = float(2 * stats.t.sf(abs(diff) / se, df))
         p_adj, p_eq = decision.p_adjusted, decision.p_equivalence
-        sub = rows.loc[rows["ratee"] == u]
-        lens = sub["rater"].map(test.leniency).to_numpy(dtype=float)
-        adjusted = float(np.mean(sub["index"].to_numpy() - lens))
+        adjusted = _adjusted_mean(values, unit_raters, test.leniency)
         if len(raters) >= 2 and test.disagree_p is not None:
             disagree = test.disagree_p < 0.05
         if status == "inconsistent":

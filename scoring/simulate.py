@@ -19,11 +19,14 @@ from .reconciliation import reconcile
 __all__ = [
     "Scenario",
     "SCENARIOS",
+    "BASE_SCENARIOS",
+    "DESIGN_SCENARIOS",
     "Campaign",
     "Metrics",
     "cyclic_assignment",
     "simulate_campaign",
     "naive_flags",
+    "oracle_flags",
     "evaluate",
     "main",
 ]
@@ -50,11 +53,23 @@ class Scenario:
 
 
 SCENARIOS = {
+    # The issue's set-up read as 30-60 cross interviews per scored unit, split between its 2 auditing units.
     "planted": Scenario(),
     "lenient": Scenario(name="lenient", n_inconsistent=0),
     "inconsistent": Scenario(name="inconsistent", n_lenient=0),
     "null": Scenario(name="null", n_inconsistent=0, n_lenient=0),
+    # Design variants for HQ.  "per-assignment": 30-60 interviews per (auditing unit, scored unit) assignment, i.e.
+    # 60-120 per unit with 2 auditing units (the CLI's default quota is 30 per assignment).
+    "planted-per-assignment": Scenario(name="planted-per-assignment", cross_per_unit=(60, 120)),
+    "inconsistent-per-assignment": Scenario(name="inconsistent-per-assignment", cross_per_unit=(60, 120),
+                                            n_lenient=0),
+    # "k3": the same 30-60 interviews per unit spread over 3 auditing units (10-20 each).
+    "planted-k3": Scenario(name="planted-k3", raters_per_unit=3),
+    "inconsistent-k3": Scenario(name="inconsistent-k3", raters_per_unit=3, n_lenient=0),
 }
+BASE_SCENARIOS = ("planted", "lenient", "inconsistent", "null")
+DESIGN_SCENARIOS = ("planted", "inconsistent", "planted-per-assignment", "inconsistent-per-assignment",
+                    "planted-k3", "inconsistent-k3")
 
 
 def cyclic_assignment(n_units: int, k: int) -> list[tuple[int, int]]:
@@ -125,6 +140,29 @@ def naive_flags(campaign: Campaign, margin: float = 0.3, alpha: float = 0.05) ->
     return np.array([bool(r) and abs(d) >= margin for r, d in zip(bh.rejected, diff)])
 
 
+def oracle_flags(campaign: Campaign, margin: float = 0.3, alpha: float = 0.05) -> np.ndarray:
+    """The per-unit test with the true leniencies and the true offset known: the bound no estimator can beat.
+
+    Each cross response has its auditing unit's planted leniency and the campaign offset subtracted; what remains
+    is only the consultant's and the auditors' sampling error.  Welch t-test from sufficient statistics
+    (`scipy.stats.ttest_ind_from_stats`), BH across units, the same margin rule as `reconcile`.
+    """
+    index = {u: i for i, u in enumerate(campaign.units)}
+    rater_len = campaign.cross["rater"].map(index).to_numpy()
+    adjusted = campaign.cross["index"].to_numpy() - campaign.leniency[rater_len] - campaign.offset
+    g = pd.DataFrame({"ratee": campaign.cross["ratee"], "z": adjusted}).groupby("ratee")["z"].agg(
+        ["count", "mean", "std"])
+    c = campaign.consultant.set_index("unit")
+    p, diff = [], []
+    for u in campaign.units:
+        res = stats.ttest_ind_from_stats(g.loc[u, "mean"], g.loc[u, "std"], g.loc[u, "count"],
+                                         c.loc[u, "mean"], c.loc[u, "sd"], c.loc[u, "n"], equal_var=False)
+        p.append(float(res.pvalue))
+        diff.append(float(g.loc[u, "mean"] - c.loc[u, "mean"]))
+    bh = benjamini_hochberg(p, alpha)
+    return np.array([bool(r) and abs(d) >= margin for r, d in zip(bh.rejected, diff)])
+
+
 @dataclass(frozen=True)
 class Metrics:
     """Operating characteristics over replicates (None where the scenario plants nothing to find)."""
@@ -143,6 +181,8 @@ class Metrics:
     offset_bias: float
     offset_coverage: float
     seconds_per_campaign: float
+    oracle_recall: float | None = None
+    oracle_false_flag_rate: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -151,6 +191,7 @@ def evaluate(scenario: Scenario, replicates: int = 200, seed: int = 2017, quota:
     rng = np.random.default_rng(seed)
     hit = planted = false = nulls = consistent = 0
     n_hit = n_false = 0
+    o_hit = o_false = 0
     r_hit = r_planted = r_false = r_nulls = 0
     est_all, true_all = [], []
     off_err, off_cover = [], 0
@@ -164,12 +205,15 @@ def evaluate(scenario: Scenario, replicates: int = 200, seed: int = 2017, quota:
         status = np.array([u.status for u in result.units])
         flagged = status == "inconsistent"
         naive = naive_flags(camp, scenario.margin, scenario.alpha)
+        oracle = oracle_flags(camp, scenario.margin, scenario.alpha)
         is_planted = camp.inconsistency != 0
         hit += int(flagged[is_planted].sum())
         n_hit += int(naive[is_planted].sum())
         planted += int(is_planted.sum())
         false += int(flagged[~is_planted].sum())
         n_false += int(naive[~is_planted].sum())
+        o_hit += int(oracle[is_planted].sum())
+        o_false += int(oracle[~is_planted].sum())
         nulls += int((~is_planted).sum())
         consistent += int((status[~is_planted] == "consistent").sum())
         by_rater = {r.rater_unit: r for r in result.raters}
@@ -210,22 +254,33 @@ def evaluate(scenario: Scenario, replicates: int = 200, seed: int = 2017, quota:
         offset_bias=float(np.mean(off_err)) if off_err else math.nan,
         offset_coverage=off_cover / replicates,
         seconds_per_campaign=elapsed / replicates,
+        oracle_recall=o_hit / planted if planted else None,
+        oracle_false_flag_rate=o_false / nulls if nulls else 0.0,
     )
 
 
-def format_table(rows: Sequence[Metrics]) -> str:
-    """Render metrics as a Markdown table."""
+def describe(scenario: Scenario) -> str:
+    """Short description of a scenario's design: auditing units per unit and cross interviews per unit."""
+    lo, hi = scenario.cross_per_unit
+    return f"k={scenario.raters_per_unit}, {lo}-{hi}/unit"
+
+
+def format_table(rows: Sequence[Metrics], designs: Sequence[str] | None = None) -> str:
+    """Render metrics as a Markdown table (recall beside the oracle's, then the naive method's)."""
 
     def f(v: float | None) -> str:
         return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
-    head = ("| scenario | reps | recall | false flags | consistent | naive recall | naive false flags | "
-            "auditor recall | auditor false flags | leniency r | leniency RMSE | offset bias | offset CI cover | s/campaign |")
-    sep = "|" + "---|" * 14
+    head = ("| scenario | design | reps | recall | oracle recall | false flags | oracle false flags | consistent | "
+            "naive recall | naive false flags | auditor recall | auditor false flags | leniency r | leniency RMSE | "
+            "offset bias | offset CI cover | s/campaign |")
+    sep = "|" + "---|" * 17
     lines = [head, sep]
-    for m in rows:
+    for i, m in enumerate(rows):
+        design = designs[i] if designs is not None else "–"
         lines.append(
-            f"| {m.scenario} | {m.replicates} | {f(m.recall)} | {f(m.false_flag_rate)} | {f(m.consistent_rate)} | "
+            f"| {m.scenario} | {design} | {m.replicates} | {f(m.recall)} | {f(m.oracle_recall)} | "
+            f"{f(m.false_flag_rate)} | {f(m.oracle_false_flag_rate)} | {f(m.consistent_rate)} | "
             f"{f(m.naive_recall)} | {f(m.naive_false_flag_rate)} | {f(m.rater_recall)} | {f(m.rater_false_flag_rate)} | "
             f"{f(m.leniency_correlation)} | {f(m.leniency_rmse)} | {f(m.offset_bias)} | {f(m.offset_coverage)} | "
             f"{m.seconds_per_campaign:.3f} |"
@@ -238,20 +293,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scoring.simulate", description=__doc__)
     parser.add_argument("--replicates", type=int, default=200, help="campaigns per scenario (default 200)")
     parser.add_argument("--seed", type=int, default=2017, help="random seed (default 2017)")
-    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all", help="which scenario (default all)")
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "base", "design", "all"], default="all",
+                        help="one scenario, 'base' (planted, lenient, inconsistent, null), 'design' (the k=2 "
+                             "per-unit, per-assignment and k=3 variants of planted and inconsistent) or 'all' "
+                             "(default)")
     parser.add_argument("--raters-per-unit", type=int, default=None, help="override auditing units per unit")
+    parser.add_argument("--cross-per-unit", type=int, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                        help="override cross interviews per scored unit (uniform LOW..HIGH)")
+    parser.add_argument("--cross-per-assignment", type=int, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                        help="override cross interviews per assignment (per unit = this times auditing units)")
+    parser.add_argument("--design-advice", type=int, nargs="+", metavar="BUDGET", default=None,
+                        help="instead of the scenarios: planning.design_advice for these cross-interview budgets "
+                             "per unit (k = 2, 3, 4 auditing units per unit, --replicates campaigns per design)")
     args = parser.parse_args(argv)
     if args.replicates < 1:
         print("error: --replicates must be at least 1", file=sys.stderr)
         return 2
-    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
-    rows = []
+    if args.design_advice:
+        from .planning import design_advice
+
+        for budget in args.design_advice:
+            advice = design_advice(budget, (2, 3, 4), replicates=args.replicates, seed=args.seed)
+            print(f"budget {budget} cross interviews per unit, {args.replicates} campaigns per design:\n")
+            print(advice.table() + "\n")
+        return 0
+    if args.scenario == "all":
+        names = list(dict.fromkeys([*BASE_SCENARIOS, *DESIGN_SCENARIOS]))
+    elif args.scenario == "base":
+        names = list(BASE_SCENARIOS)
+    elif args.scenario == "design":
+        names = list(DESIGN_SCENARIOS)
+    else:
+        names = [args.scenario]
+    rows, designs = [], []
     for name in names:
         scenario = SCENARIOS[name]
         if args.raters_per_unit:
             scenario = replace(scenario, raters_per_unit=args.raters_per_unit)
+        if args.cross_per_unit:
+            scenario = replace(scenario, cross_per_unit=tuple(args.cross_per_unit))
+        if args.cross_per_assignment:
+            k = scenario.raters_per_unit
+            scenario = replace(scenario, cross_per_unit=(k * args.cross_per_assignment[0],
+                                                         k * args.cross_per_assignment[1]))
         rows.append(evaluate(scenario, args.replicates, args.seed))
-    print(format_table(rows))
+        designs.append(describe(scenario))
+        print(format_table(rows[-1:], designs[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    print(format_table(rows, designs))
     return 0
 
 

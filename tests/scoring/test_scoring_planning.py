@@ -31,3 +31,5 @@ def test_design_advice_small():
     assert [r.raters_per_unit for r in advice.rows] == [2, 3]
     assert [r.quota for r in advice.rows] == [30, 20]
     assert advice.recommended_k in (2, 3)
+    table = advice.table()
+    assert "(recommended)" in table and "oracle recall" in table.splitlines()[0]
