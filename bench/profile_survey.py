@@ -1,0 +1,78 @@
+"""Where a survey request's time goes: SQL statements and CPU per kind of request.
+
+`python -m bench.profile_survey [DATABASE_URL]` answers whole surveys in-process (Flask's test
+client, no network) on a fresh database (default: the test database test_g) and prints, per
+kind of request, the statements sent and the CPU milliseconds spent. `--show` prints the
+statements of one page. Numbers that do not depend on the load on the machine, unlike latencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import time
+from collections import defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import datasets
+from .survey_load import issue_links, random_answers
+
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_survey")
+    parser.add_argument("url", nargs="?", default="postgresql://postgres@127.0.0.1:5432/test_g")
+    parser.add_argument("--surveys", type=int, default=30)
+    parser.add_argument("--show", action="store_true", help="print the statements of the last page's GET")
+    options = parser.parse_args()
+    datasets.fresh_database(options.url)
+    datasets.seed(options.url)
+    pages = datasets.questionnaire_pages(options.url)
+    tokens = issue_links(options.url, options.surveys + 5)
+    app = datasets.make_app(options.url)
+    statements: list[str] = []
+    with app.app_context():
+        from survey.extensions import db
+
+        sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    cpu: dict[str, list[float]] = defaultdict(list)
+    sent: dict[str, list[int]] = defaultdict(list)
+    rng = random.Random(3)
+
+    def timed(kind: str, call: Any) -> Any:
+        statements.clear()
+        started = time.process_time()
+        reply = call()
+        cpu[kind].append(time.process_time() - started)
+        sent[kind].append(len(statements))
+        return reply
+
+    for position, token in enumerate(tokens):
+        if position == 5:  # the first surveys warm up caches (templates, compiled statements)
+            cpu.clear()
+            sent.clear()
+        client = app.test_client()
+        answers = random_answers(rng, pages)
+        timed("intro GET", lambda: client.get(f"/s/{token}"))
+        for number, codes in enumerate(pages, start=1):
+            page = timed("page GET", lambda: client.get(f"/s/{token}/{number}"))
+            if options.show and position == 0 and number == len(pages):
+                print("\n".join(s.split("\n")[0][:140] for s in statements))
+            data = {"csrf_token": CSRF.search(page.get_data(as_text=True)).group(1), "_action": "next",
+                    **{code: answers[code] for code in codes}}
+            kind = "submit POST" if number == len(pages) else "page POST"
+            reply = timed(kind, lambda: client.post(f"/s/{token}/{number}", data=data))
+            assert reply.status_code == 303, reply.status_code
+    print(f"{'request':<12} {'n':>5} {'statements':>11} {'CPU ms':>8}  ")
+    for kind in ("intro GET", "page GET", "page POST", "submit POST"):
+        values = cpu[kind]
+        mean_sent, mean_cpu = sum(sent[kind]) / len(values), 1000 * sum(values) / len(values)
+        print(f"{kind:<12} {len(values):>5} {mean_sent:>11.1f} {mean_cpu:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The benchmark measures what it claims: its generated file imports cleanly, and its pandas
+yardstick computes the same unit scores as the reconciled report it is compared with."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import sqlalchemy as sa
+
+from bench.analyst import analyst_report
+from bench.client import Browser, LoopbackOnly
+from bench.datasets import consultant_rows, insert_cross_scoring, write_consultant_csv
+from bench.results import NOTES_MARKER, Row, kept_notes, markdown_table, render
+from survey.extensions import db
+from survey.models import Response, Source, Unit
+from survey.services.imports import import_consultant
+from survey.services.reports import build_report
+
+
+@pytest.fixture
+def benchmark_campaign(make_campaign, tmp_path):
+    """A campaign filled the way the benchmark fills it: a generated consultant file, then cross-scoring."""
+    campaign = make_campaign(code="bench-2017", units=6)
+    units = [u.code for u in db.session.scalars(sa.select(Unit).order_by(Unit.code))]
+    codes = [item.code for item in campaign.questionnaire.items]
+    path = write_consultant_csv(tmp_path / "consultant.csv", 1200, codes, units=units)
+    result = import_consultant(campaign, path, actor="test")
+    insert_cross_scoring(campaign, per_assignment=12)
+    db.session.commit()
+    return campaign, result
+
+
+def test_generated_file_imports_every_row(benchmark_campaign):
+    campaign, result = benchmark_campaign
+    assert result.rows == 1200 and result.units == 6
+    stored = db.session.scalar(sa.select(sa.func.count()).select_from(Response).where(
+        Response.campaign_id == campaign.id, Response.source == Source.CONSULTANT))
+    assert stored == 1200
+
+
+def test_generated_rows_are_deterministic_and_well_formed():
+    codes = ["a", "b", "c"]
+    first = [row for chunk in consultant_rows(120, codes, units=["x-1", "y-2"]) for row in chunk]
+    again = [row for chunk in consultant_rows(120, codes, units=["x-1", "y-2"]) for row in chunk]
+    assert first == again
+    assert len({row[1] for row in first}) == 120
+    assert {row[0] for row in first} <= {"x-1", "y-2"}
+    assert {row[2] for row in first} <= {"household", "business"}
+    assert {cell for row in first for cell in row[3:]} <= {"", *map(str, range(1, 11))}
+
+
+def test_pandas_route_computes_the_same_unit_scores_as_the_report(benchmark_campaign):
+    campaign, _ = benchmark_campaign
+    report = {row["unit_code"]: row for row in build_report(campaign).unit_rows("en")}
+    frame = analyst_report(db.engine, campaign.id)
+    assert set(frame["unit_code"]) == set(report)
+    for row in frame.itertuples():
+        mine = report[row.unit_code]
+        assert row.consultant_n == mine["consultant_n"]
+        assert row.consultant_score == pytest.approx(mine["consultant_score"], abs=1e-9)
+        assert row.consultant_ci_low == pytest.approx(mine["consultant_ci_low"], abs=1e-9)
+        assert row.cross_n == mine["cross_n"]
+        assert row.cross_score == pytest.approx(mine["cross_score"], abs=1e-9)
+        assert 0.0 <= row.p_value <= 1.0 and not math.isnan(row.p_adjusted)
+
+
+def test_client_refuses_anything_but_loopback():
+    Browser("127.0.0.1", 8000)
+    Browser("::1", 8000)
+    with pytest.raises(LoopbackOnly):
+        Browser("10.0.0.11", 8000)
+    with pytest.raises(LoopbackOnly):
+        Browser("example.com", 80)
+
+
+def test_results_file_keeps_hand_written_notes(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    rows = [Row("Import", "SQLite", "10 rows", "5 rows/s", target="≥ 50,000 rows/s", met=False)]
+    first = render({"CPU": "test"}, {"Command": "x"}, rows, [], "")
+    path.write_text(first + "\n## Profile\n\nkept text\n")
+    second = render({"CPU": "test"}, {"Command": "y"}, rows, [], kept_notes(path))
+    assert "kept text" in second and second.count(NOTES_MARKER) == 1
+    assert "| Import | SQLite | 10 rows | 5 rows/s |  |  | ≥ 50,000 rows/s | **no** |" in markdown_table(rows)
