@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install translations bench clean
+.PHONY: run test install translations bench audit clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# Known vulnerabilities in the pinned requirements (PyPI's advisory data; --strict: a package that
+# cannot be checked is a failure, not a silent pass). Needs network access to the advisory service.
+audit: $(STAMP)
+	$(BIN)/pip-audit --strict --progress-spinner off --vulnerability-service $(or $(AUDIT_SERVICE),pypi) \
+		-r requirements.txt -r requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -34,7 +34,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config_module.ensure_secret(app.config, app.instance_path, "SECRET_KEY")
     config_module.ensure_secret(app.config, app.instance_path, "PSEUDONYM_KEY")
     if app.config["SURVEY_ENV"] == "production":
-        app.config.setdefault("SESSION_COOKIE_SECURE", True)
+        # Flask's own defaults already hold SESSION_COOKIE_SECURE = False, so a setdefault would never take.
+        app.config["SESSION_COOKIE_SECURE"] = True
     if app.config.get("PROXY_COUNT"):
         # Behind a reverse proxy: take the client's address from X-Forwarded-For (rate limits key on it).
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -55,11 +56,21 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     web.init_app(app)
 
+    from .audit import bp as audit_bp
     from .auth import bp as auth_bp
+    from .hq import bp as hq_bp
     from .public import bp as public_bp
+    from .api import bp as api_bp
+    from .reports import bp as reports_bp
+    from .unit import bp as unit_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(hq_bp)
+    app.register_blueprint(audit_bp)
+    app.register_blueprint(reports_bp)
+    app.register_blueprint(unit_bp)
+    app.register_blueprint(api_bp)
 
     from . import cli
 

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 #: Modules in survey/commands/ that each define ``register(groups)``.
-COMMAND_MODULES = ("database", "units", "campaigns", "invitations", "imports", "demo", "users", "assignments", "audit")
+COMMAND_MODULES = ("database", "units", "campaigns", "invitations", "imports", "demo", "users", "assignments", "audit", "report", "backup")
 
 
 def init_app(app: Flask) -> None:

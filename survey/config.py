@@ -34,7 +34,11 @@ class Defaults:
     WTF_CSRF_TIME_LIMIT = None  # a customer may leave the survey open for hours and resume
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    #: Staff are signed out after this many minutes without a request (survey/web.py, expire_idle_staff).
+    STAFF_IDLE_MINUTES = 30
     RATELIMIT_STORAGE_URI = "memory://"
+    # If Redis is unreachable, keep throttling in each process rather than failing the login page.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
     SURVEY_BASE_URL = "http://127.0.0.1:5000"
     INVITATION_DAYS = 60
@@ -53,11 +57,23 @@ def load_environment(config: dict[str, Any]) -> None:
             config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + url[len(prefix):]
 
 
+#: Values people copy from examples instead of generating a secret; refused in production.
+PLACEHOLDER_SECRETS = frozenset(
+    {"...", "change-me", "changeme", "change_me", "secret", "dev", "development", "default", "none", "null", "xxx"}
+)
+
+
 def ensure_secret(config: dict[str, Any], instance_path: str, key: str) -> None:
     """Give a development install a persistent random secret; refuse to guess one in production."""
+    production = config.get("SURVEY_ENV") == "production"
     if config.get(key):
+        if production and str(config[key]).strip().lower() in PLACEHOLDER_SECRETS:
+            raise RuntimeError(
+                f"{key} is a placeholder ({config[key]!r}). In production set a long random value, e.g. "
+                "python -c 'import secrets; print(secrets.token_hex(32))'."
+            )
         return
-    if config.get("SURVEY_ENV") == "production":
+    if production:
         raise RuntimeError(
             f"{key} is not set. In production set it in the environment or in instance/config.py."
         )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
 import urllib.parse
+from typing import Any
 
-from flask import Flask, Response, abort, current_app, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask import Flask, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
+
+from .policy import Action, can
 
 #: Friendly titles for the error pages, by status code.
 ERROR_TITLES = {
@@ -23,6 +29,17 @@ ERROR_TITLES = {
     500: _l("Something went wrong on our side"),
 }
 
+#: The title and message of a refused form (missing or stale CSRF token), in words a person understands.
+CSRF_TITLE = _l("This page has expired")
+CSRF_MESSAGE = _l("For your security nothing was saved: the page was open too long or was sent from elsewhere. "
+                  "Reload the page and try again.")
+
+#: Session key holding when a signed-in staff member last made a request (seconds since the epoch).
+LAST_SEEN = "_last_seen"
+
+#: The largest id a URL may carry: PostgreSQL's INTEGER; a longer number is simply not found.
+MAX_URL_INTEGER = 2**31 - 1
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
@@ -34,13 +51,24 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+class DatabaseInteger(IntegerConverter):
+    """``<int:…>`` in URLs, bounded to what the database can hold, so a huge number is a 404, not a crash."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_URL_INTEGER)
+        super().__init__(map, *args, **kwargs)
+
+
 def render_error(error: HTTPException) -> tuple[Response | str, int]:
     """Render an HTTP error as a page (or JSON for the API), never a stack trace."""
     code = error.code or 500
     message = error.description if getattr(error, "show_description", True) else ""
+    title = ERROR_TITLES.get(code, error.name)
+    if isinstance(error, CSRFError):
+        title, message = CSRF_TITLE, str(CSRF_MESSAGE)
     if wants_json():
-        return {"error": str(ERROR_TITLES.get(code, error.name)), "detail": message}, code
-    return render_template("error.html", code=code, title=ERROR_TITLES.get(code, error.name), message=message), code
+        return {"error": str(title), "detail": message}, code
+    return render_template("error.html", code=code, title=title, message=message), code
 
 
 def reject_invalid_utf8() -> None:
@@ -62,6 +90,51 @@ def reject_invalid_utf8() -> None:
         abort(400, description=str(_l("The form data is not valid UTF-8 text. Please reload the page and try again.")))
 
 
+def reject_nul_characters() -> None:
+    """Refuse a NUL character in the address, the query or a form field: no text we keep contains one.
+
+    PostgreSQL cannot store or even compare text with NUL, so letting one through turns a typo
+    or a probe into a server error.
+    """
+    fields: list[str] = [request.path]
+    for key, value in request.args.items(multi=True):
+        fields += (key, value)
+    if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
+        "application/x-www-form-urlencoded", "multipart/form-data"
+    ):
+        for key, value in request.form.items(multi=True):
+            fields += (key, value)
+        fields += [name for name in request.files] + [f.filename or "" for f in request.files.values()]
+    if any("\x00" in field for field in fields):
+        abort(400, description=str(_l("The address or the form contains a NUL character. Remove it and try again.")))
+
+
+def expire_idle_staff() -> Response | None:
+    """Sign staff out after STAFF_IDLE_MINUTES without a request: a forgotten office computer stays safe.
+
+    Kept apart from PERMANENT_SESSION_LIFETIME on purpose: customers' sessions hold only the
+    survey form's token and may sit open for hours, and Flask enforces that lifetime on every
+    session cookie.
+    """
+    if "_user_id" not in session:
+        return None
+    now = time.time()
+    limit = current_app.config["STAFF_IDLE_MINUTES"] * 60
+    last_seen = session.get(LAST_SEEN)
+    if isinstance(last_seen, int | float) and now - last_seen > limit:
+        logout_user()
+        session.pop(LAST_SEEN, None)
+        if wants_json() or request.path.endswith(".json"):
+            return None  # the JSON callers answer 401 to an anonymous request themselves
+        flash(gettext("You were signed out after %(minutes)d minutes without activity. Please log in again.",
+                      minutes=current_app.config["STAFF_IDLE_MINUTES"]), "error")
+        if request.method == "GET":
+            return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+        return redirect(url_for("auth.login"))
+    session[LAST_SEEN] = int(now)
+    return None
+
+
 def security_headers(response: Response) -> Response:
     """Add the headers every response carries."""
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
@@ -69,6 +142,9 @@ def security_headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        # Served over HTTPS only (production): browsers must never fall back to plain HTTP.
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
 
 
@@ -76,15 +152,24 @@ def home() -> Response:
     """Send staff to their workspace and everyone else to the login page."""
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
-    targets = {"hq": "/hq/", "auditor": "/audit/", "manager": "/unit/"}
-    return redirect(targets.get(str(current_user.role), url_for("auth.login")))
+    # The policy decides which workspace a person may use; this only follows its answer.
+    if can(current_user, Action.HQ_PAGES):
+        return redirect(url_for("hq.index"))
+    if can(current_user, Action.AUDIT_WORKSPACE):
+        return redirect(url_for("audit.workspace"))
+    if can(current_user, Action.VIEW_UNIT_RESULTS, current_user.unit):
+        return redirect(url_for("unit.index"))
+    return redirect(url_for("auth.login"))
 
 
 def init_app(app: Flask) -> None:
     """Register the shared handlers on the application."""
     app.register_error_handler(HTTPException, render_error)
+    # Before any blueprint adds a rule: every <int:…> in a URL is bounded to what the database holds.
+    app.url_map.converters["int"] = DatabaseInteger
     # First of all before-request hooks: CSRFProtect reads request.form, after which the raw body is gone.
-    app.before_request_funcs.setdefault(None, []).insert(0, reject_invalid_utf8)
+    hooks = app.before_request_funcs.setdefault(None, [])
+    hooks[0:0] = [reject_invalid_utf8, reject_nul_characters, expire_idle_staff]
     app.after_request(security_headers)
     app.add_url_rule("/", "home", home)
 
