@@ -116,7 +116,7 @@ def expire_idle_staff() -> Response | None:
     survey form's token and may sit open for hours, and Flask enforces that lifetime on every
     session cookie.
     """
-    if "_user_id" not in session:
+    if "_user_id" not in session or request.endpoint == "static":
         return None
     now = time.time()
     limit = current_app.config["STAFF_IDLE_MINUTES"] * 60

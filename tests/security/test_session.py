@@ -40,10 +40,14 @@ def test_session_cookie_is_httponly_and_samesite_lax(world: World, browser: Any)
 def test_production_cookies_are_secure_and_https_is_pinned(world: World, database_url: str) -> None:
     production = create_app({**base_config(database_url), "SURVEY_ENV": "production"})
     client = production.test_client()
-    page = client.get("/login")
-    assert "max-age=" in page.headers.get("Strict-Transport-Security", "")
-    response = client.post("/login", data={"email": world.hq.email, "password": "correct horse 42",
-                                           "csrf_token": csrf_from(page.get_data(as_text=True))})
+    try:
+        page = client.get("/login")
+        assert "max-age=" in page.headers.get("Strict-Transport-Security", "")
+        response = client.post("/login", data={"email": world.hq.email, "password": "correct horse 42",
+                                               "csrf_token": csrf_from(page.get_data(as_text=True))})
+    finally:
+        with production.app_context():
+            db.engine.dispose()  # a second app's pool: close its connections now, not at garbage collection
     assert response.status_code == 302
     cookie = session_cookie(response)
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
