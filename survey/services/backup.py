@@ -31,6 +31,14 @@ from . import audit
 #: The first bytes of each kind of backup file.
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_DUMP_MAGIC = b"PGDMP"
+#: DATABASE_URL query parameters and the libpq variables that carry them to pg_dump and pg_restore.
+LIBPQ_QUERY_PARAMETERS = {
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+}
 #: A restore waits this long for another session's lock before giving up (the app should be stopped).
 PG_LOCK_TIMEOUT = "10s"
 
@@ -79,6 +87,11 @@ def _pg_environment(url: URL) -> dict[str, str]:
                             ("PGPASSWORD", url.password), ("PGDATABASE", url.database)):
         if value is not None:
             env[variable] = str(value)
+    # TLS and timeout settings given in DATABASE_URL's query string apply to the tools too.
+    for parameter, variable in LIBPQ_QUERY_PARAMETERS.items():
+        value = url.query.get(parameter)
+        if isinstance(value, str):
+            env[variable] = value
     env["PGOPTIONS"] = f"-c lock_timeout={PG_LOCK_TIMEOUT}"
     return env
 

@@ -185,3 +185,14 @@ def test_the_client_tools_are_installed_where_postgresql_is_tested(backend: str)
     if backend != "postgresql":
         pytest.skip("pg_dump is needed only with PostgreSQL")
     assert shutil.which("pg_dump") and shutil.which("pg_restore")
+
+
+def test_the_database_password_never_goes_on_the_command_line() -> None:
+    """pg_dump and pg_restore get the connection through libpq variables, not their arguments."""
+    from sqlalchemy.engine import make_url
+
+    env = backup_service._pg_environment(make_url("postgresql+psycopg://survey:s3cr%40t@db.internal:5433/survey"
+                                                  "?sslmode=verify-full"))
+    assert (env["PGHOST"], env["PGPORT"], env["PGUSER"], env["PGDATABASE"]) == ("db.internal", "5433", "survey", "survey")
+    assert env["PGPASSWORD"] == "s3cr@t" and env["PGSSLMODE"] == "verify-full"
+    assert "lock_timeout" in env["PGOPTIONS"]

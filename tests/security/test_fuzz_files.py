@@ -20,7 +20,7 @@ from survey.services.units import UnitsFileError, read_units_csv
 
 from .helpers import FIGURES, World, row_counts
 from .strategies import fuzz_settings, mutated_csv, mutated_toml
-from .test_fuzz_forms import check_refusal
+from .test_fuzz_forms import check_refusal, outcome
 from .helpers import fingerprint
 
 GROUPS = st.sampled_from(["household", "business"])
@@ -48,7 +48,9 @@ def _check_import(importer: Any, world: World, data: bytes) -> None:
         assert refused.problems, "a refusal without a reason"
         assert all(str(problem).strip() for problem in refused.problems)
         assert row_counts() == before, "a refused file left rows behind"
+        outcome(False)
         return
+    outcome(True)
     after = row_counts()
     assert after["response"] - before["response"] == result.rows > 0
     assert after["audit_event"] - before["audit_event"] == 1
@@ -100,7 +102,9 @@ def test_units_file_junk(world: World, data: st.DataObject) -> None:
         rows = read_units_csv(body)
     except UnitsFileError as refused:
         assert refused.problems and all(p.strip() for p in refused.problems)
+        outcome(False)
         return
+    outcome(True)
     assert rows and all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", row.code) for row in rows)
 
 
@@ -125,6 +129,7 @@ def _check_command(result: Any) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     if result.exit_code == 1:
         assert result.output.startswith("Error: ") and len(result.output.strip()) > len("Error: ")
+    outcome(result.exit_code == 0)
 
 
 TOML = default_questionnaire_text()
@@ -139,7 +144,9 @@ def test_questionnaire_parser_junk(text: str) -> None:
     except QuestionnaireError as refused:
         # "place: reason", e.g. "line 12: ..." or "dimensions[2].items[0].code: ..."
         assert re.match(r"^\S.*?: \S", str(refused)), str(refused)
+        outcome(False)
         return
+    outcome(True)
     assert spec.dimensions and all(d.items for d in spec.dimensions)
 
 

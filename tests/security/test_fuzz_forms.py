@@ -28,6 +28,12 @@ def check_refusal(response: Any, before: dict[str, str], what: str) -> None:
     if response.status_code >= 400:
         assert changed_tables(before, fingerprint()) == [], f"{what}: refused ({response.status_code}) but wrote"
         assert says_what_is_wrong(response), f"{what}: {response.status_code} without a message"
+    outcome(response.status_code < 400)
+
+
+def outcome(accepted: bool) -> None:
+    """Count what became of a generated case, so the figures show the junk was not all refused at the door."""
+    FIGURES["outcome: accepted (valid after all)" if accepted else "outcome: refused, with a message"] += 1
 
 
 # --- The customer survey ---------------------------------------------------------------------------
