@@ -120,6 +120,23 @@ def _weighted(cells: Cells, d: np.ndarray, c: np.ndarray, m: np.ndarray) -> np.n
     return dm - d[:, None] * (c[:, None] * g)[cells.ratee]
 
 
+def _reml_from_weighted(
+    cells: Cells, x: np.ndarray, wx: np.ndarray, wz: np.ndarray, logdet_v: float, sigma2: float
+) -> float:
+    """Finish the REML log-likelihood from W X, W z and log|V| (shared by both variance-component models)."""
+    m = x.T @ wx
+    sign, logdet_m = np.linalg.slogdet(m)
+    if sign <= 0:
+        return -math.inf
+    beta = np.linalg.solve(m, x.T @ wz)
+    r = cells.zbar - x @ beta
+    # r' W r = r' (W z - W X beta), as W is symmetric and r = z - X beta.
+    quad = float(r @ (wz - wx @ beta))
+    df_w = cells.n_rows - cells.n_cells
+    within = df_w * math.log(sigma2) + cells.ss_within / sigma2
+    return -0.5 * (within + logdet_v + logdet_m + quad)
+
+
 def restricted_loglik(cells: Cells, x: np.ndarray, sigma2: float, tau2: float) -> float:
     """REML log-likelihood (up to a constant) of the row-level model, from cell sufficient statistics."""
     t = tau2 + cells.v
@@ -127,16 +144,7 @@ def restricted_loglik(cells: Cells, x: np.ndarray, sigma2: float, tau2: float) -
     logdet_v = float(np.sum(np.log(sigma2 / cells.n)) + np.sum(np.log1p(t * s)))
     wx = _weighted(cells, d, c, x)
     wz = _weighted(cells, d, c, cells.zbar[:, None])[:, 0]
-    m = x.T @ wx
-    sign, logdet_m = np.linalg.slogdet(m)
-    if sign <= 0:
-        return -math.inf
-    beta = np.linalg.solve(m, x.T @ wz)
-    r = cells.zbar - x @ beta
-    quad = float(r @ _weighted(cells, d, c, r[:, None])[:, 0])
-    df_w = cells.n_rows - cells.n_cells
-    within = df_w * math.log(sigma2) + cells.ss_within / sigma2
-    return -0.5 * (within + logdet_v + logdet_m + quad)
+    return _reml_from_weighted(cells, x, wx, wz, logdet_v, sigma2)
 
 
 @dataclass(frozen=True)
@@ -242,16 +250,7 @@ def crossed_loglik(cells: Cells, x: np.ndarray, sigma2: float, tau2: float, lam2
     # One triangular solve pair for [X, z]: W X and W z, with W = V^-1.
     wxz = linalg.cho_solve(factor, np.column_stack([x, cells.zbar]), check_finite=False)
     wx, wz = wxz[:, :-1], wxz[:, -1]
-    m = x.T @ wx
-    sign, logdet_m = np.linalg.slogdet(m)
-    if sign <= 0:
-        return -math.inf
-    beta = np.linalg.solve(m, x.T @ wz)
-    r = cells.zbar - x @ beta
-    quad = float(r @ (wz - wx @ beta))
-    df_w = cells.n_rows - cells.n_cells
-    within = df_w * math.log(sigma2) + cells.ss_within / sigma2
-    return -0.5 * (within + logdet_v + logdet_m + quad)
+    return _reml_from_weighted(cells, x, wx, wz, logdet_v, sigma2)
 
 
 @dataclass(frozen=True)
