@@ -133,19 +133,30 @@ def report_json(report: CampaignReport) -> dict[str, Any]:
 @bp.get("/campaigns/<code>/report")
 def campaign_report(code: str) -> Response:
     """The reconciled report of a campaign."""
-    return json_response(report_json(reports.build_report(_campaign(code))))
+    campaign = _campaign(code)
+    payload = report_json(reports.build_report(campaign))
+    _record_read(campaign, "api-report")
+    return json_response(payload)
+
+
+def _record_read(campaign: Campaign, what: str, **details: str) -> None:
+    """Every API read is an export: the audit trail names the key that read what."""
+    api_key = g.api_key
+    reports.record_export(campaign, what, {"key": api_key.prefix, "key_name": api_key.name, **details},
+                          actor=f"api:{api_key.prefix}")
 
 
 @bp.get("/campaigns/<code>/units/<unit_code>")
 def unit_report(code: str, unit_code: str) -> Response:
     """One unit's results in a campaign, with its dimension scores by source."""
-    report = reports.build_report(_campaign(code))
+    campaign = _campaign(code)
+    report = reports.build_report(campaign)
     try:
         result = report.reconciliation.unit(unit_code)
     except KeyError:
         abort(404, description=f"There is no unit with the code {unit_code[:40]!r}.")
     scores = report.dimension_scores
-    return json_response(
+    payload = (
         {
             "campaign": campaign_json(report),
             "unit": unit_json(report, result),
@@ -163,6 +174,8 @@ def unit_report(code: str, unit_code: str) -> Response:
             "incomplete": {s: report.incomplete.get(unit_code, {}).get(s, 0) for s in reports.SOURCES},
         }
     )
+    _record_read(campaign, "api-unit", unit=unit_code)
+    return json_response(payload)
 
 
 @bp.get("/openapi.json")

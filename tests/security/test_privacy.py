@@ -120,11 +120,21 @@ def test_every_export_is_in_the_audit_trail(world: World, browser: Any, runner: 
     assert [(action, actor) for action, actor, _after in added] == [("export", "cli"), ("backup", "cli")]
 
 
-@pytest.mark.xfail(strict=True, reason="API reads of a campaign's report are not recorded in the audit trail "
-                                       "(survey/api/__init__.py: campaign_report and unit_report record no export)")
 def test_api_reads_are_in_the_audit_trail(world: World, browser: Any) -> None:
     client = browser()
     before = _export_events()
     headers = {"Authorization": f"Bearer {world.api_key}"}
-    assert client.get(f"/api/v1/campaigns/{world.campaign.code}/report", headers=headers).status_code == 200
-    assert len(_export_events()) == len(before) + 1
+    code = world.campaign.code
+    assert client.get(f"/api/v1/campaigns/{code}/report", headers=headers).status_code == 200
+    unit_code = world.units[1].code
+    assert client.get(f"/api/v1/campaigns/{code}/units/{unit_code}", headers=headers).status_code == 200
+    # A read that returns no data (unknown unit, no key) is not an export.
+    assert client.get(f"/api/v1/campaigns/{code}/units/nowhere", headers=headers).status_code == 404
+    assert client.get(f"/api/v1/campaigns/{code}/report").status_code == 401
+    added = _export_events()[len(before):]
+    assert [(action, actor[:4], after["export"], after.get("unit")) for action, actor, after in added] == [
+        ("export", "api:", "api-report", None), ("export", "api:", "api-unit", unit_code)]
+    for _action, actor, after in added:
+        # The key is named by its prefix (never the whole key), as `flask users api-key list` shows it.
+        assert after["campaign"] == code and actor == f"api:{after['key']}"
+        assert 6 <= len(after["key"]) < len(world.api_key) and world.api_key.startswith(after["key"])
