@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.markers import default_environment
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -224,6 +226,64 @@ def read_freeze(path: Path) -> dict[str, str]:
     return found
 
 
+def read_requirements(path: Path, seen: set[Path] | None = None) -> list[Requirement]:
+    """The requirements of a requirements file, following '-r' includes."""
+    seen = set() if seen is None else seen
+    path = path.resolve()
+    if path in seen:
+        return []
+    seen.add(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise SnapshotError(f"cannot read {path}: {exc.strerror}") from exc
+    found: list[Requirement] = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith(("-r ", "--requirement ")):
+            found += read_requirements(path.parent / line.split(None, 1)[1], seen)
+            continue
+        if line.startswith("-"):
+            continue
+        try:
+            found.append(Requirement(line))
+        except InvalidRequirement as exc:
+            raise SnapshotError(f"{path}:{number}: {exc}") from exc
+    return found
+
+
+def requirement_closure(requirements: Iterable[Requirement]) -> dict[str, str]:
+    """Installed name and version of the requirements and everything they pull in.
+
+    This is the set `pip install -r` brings: each requirement's dependencies are read from the
+    installed metadata, with environment markers and requested extras evaluated.
+    """
+    environment = default_environment()
+    found: dict[str, str] = {}
+    extras_seen: dict[str, set[str]] = {}
+    stack = [(r.name, set(r.extras)) for r in requirements
+             if r.marker is None or r.marker.evaluate({**environment, "extra": ""})]
+    while stack:
+        name, extras = stack.pop()
+        key = canonicalize_name(name)
+        if key in extras_seen and extras <= extras_seen[key]:
+            continue
+        extras_seen.setdefault(key, set()).update(extras)
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise SnapshotError(f"{name} is required but not installed; run `make install`") from exc
+        found[key] = dist.version
+        for text in dist.requires or []:
+            dep = Requirement(text)
+            wanted = {""} | extras
+            if dep.marker is None or any(dep.marker.evaluate({**environment, "extra": e}) for e in wanted):
+                stack.append((dep.name, set(dep.extras)))
+    return found
+
+
 def read_allow_list(path: Path) -> set[str]:
     """Package names, one a line ('#' starts a comment), allowed to be absent from the snapshot."""
     try:
@@ -297,6 +357,11 @@ def _parser() -> argparse.ArgumentParser:
         "--freeze", type=Path, help="check a 'pip freeze' file instead of the running interpreter"
     )
     parser.add_argument(
+        "-r", "--requirements", action="append", type=Path, default=[], metavar="FILE",
+        help="check the installed closure of these requirements (repeatable); other installed "
+        "packages are still reported, without failing the check",
+    )
+    parser.add_argument(
         "--allow-unchecked", action="append", default=[], metavar="NAME",
         help="a package that may be absent from the snapshot (repeatable)",
     )
@@ -319,12 +384,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         snapshot = load_snapshot(args.snapshot)
         installed = read_freeze(args.freeze) if args.freeze else installed_distributions()
+        pinned = installed
+        if args.requirements and not args.freeze:
+            requirements = [r for f in args.requirements for r in read_requirements(f)]
+            pinned = requirement_closure(requirements)
+            for req in requirements:
+                pins = [s.version for s in req.specifier if s.operator == "=="]
+                have = pinned.get(canonicalize_name(req.name))
+                if pins and have is not None and parse_version(pins[0]) != parse_version(have):
+                    raise SnapshotError(
+                        f"{req.name} is pinned to {pins[0]} but {have} is installed; run `make install`"
+                    )
         allowed = set(args.allow_unchecked)
         if args.allow_unchecked_from:
             allowed |= read_allow_list(args.allow_unchecked_from)
         if not args.freeze:
             allowed |= INSTALLER_TOOLS - {canonicalize_name(n) for n in snapshot["packages"]}
-        report = check(snapshot, installed, allowed)
+        report = check(snapshot, pinned, allowed)
+        others = {n: v for n, v in installed.items() if n not in pinned}
+        extra = check(snapshot, others, set(others)) if others else None
     except SnapshotError as exc:
         print(f"audit: {exc}", file=sys.stderr)
         return 2
@@ -340,6 +418,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for finding in report.findings:
         print(f"VULNERABLE {finding.line()}")
+    if extra is not None:
+        print(
+            f"{len(others)} further installed packages are outside the requirements "
+            f"({', '.join(sorted(others))}); they do not decide the result."
+        )
+        for finding in extra.findings:
+            print(f"NOTE, not in the requirements: {finding.line()}")
     for item in report.unreadable:
         print(f"UNCHECKED {item}: the version is not PEP 440, so ranges cannot be compared")
     if report.unchecked:
