@@ -37,10 +37,10 @@ DEFAULT_SNAPSHOT = Path(__file__).with_name("advisories.json")
 #: Installers that a virtualenv brings along; requirements files never pin them.
 INSTALLER_TOOLS = frozenset({"pip", "setuptools", "wheel", "distribute"})
 
-#: Where each vulnerability service pip-audit knows answers; a 200 means it can be used.
+#: Probe URL of each vulnerability service pip-audit knows, for one pinned name and version.
 SERVICE_PROBES = {
-    "pypi": "https://pypi.org/pypi/pip/json",
-    "osv": "https://api.osv.dev/v1/vulns/PYSEC-2021-421",
+    "pypi": "https://pypi.org/pypi/{name}/{version}/json",
+    "osv": "https://api.osv.dev/v1/query",
 }
 
 
@@ -335,13 +335,19 @@ def check(
     )
 
 
-def service_reachable(service: str, timeout: float = 5.0) -> bool:
-    """Whether the vulnerability service pip-audit would use answers at all."""
-    url = SERVICE_PROBES.get(service)
-    if url is None:
+def service_reachable(service: str, name: str, version: str, timeout: float = 5.0) -> bool:
+    """Whether the vulnerability service pip-audit would use answers for one of our pins."""
+    if service == "pypi":
+        request = urllib.request.Request(SERVICE_PROBES["pypi"].format(name=name, version=version))
+    elif service == "osv":
+        body = json.dumps({"package": {"name": name, "ecosystem": "PyPI"}, "version": version})
+        request = urllib.request.Request(
+            SERVICE_PROBES["osv"], data=body.encode(), headers={"Content-Type": "application/json"}
+        )
+    else:
         return False
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (fixed https URL)
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (fixed https URL)
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -371,7 +377,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--probe", metavar="SERVICE", choices=sorted(SERVICE_PROBES),
-        help="only say (exit 0/1) whether pip-audit's vulnerability service SERVICE answers",
+        help="only say (exit 0/1) whether pip-audit's vulnerability service SERVICE answers for the "
+        "first pinned requirement of the -r files",
     )
     return parser
 
@@ -380,7 +387,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the check from the command line."""
     args = _parser().parse_args(argv)
     if args.probe:
-        return 0 if service_reachable(args.probe) else 1
+        try:
+            pins = [(r.name, s.version) for f in args.requirements for r in read_requirements(f)
+                    for s in r.specifier if s.operator == "=="]
+        except SnapshotError as exc:
+            print(f"audit: {exc}", file=sys.stderr)
+            return 2
+        if not pins:
+            print("audit: --probe needs a requirements file with a pinned requirement (-r FILE)",
+                  file=sys.stderr)
+            return 2
+        return 0 if service_reachable(args.probe, *pins[0]) else 1
     try:
         snapshot = load_snapshot(args.snapshot)
         installed = read_freeze(args.freeze) if args.freeze else installed_distributions()
