@@ -28,11 +28,23 @@ test: install
 bench: install
 	$(BIN)/python -m bench
 
-# Known vulnerabilities in the pinned requirements (PyPI's advisory data; --strict: a package that
-# cannot be checked is a failure, not a silent pass). Needs network access to the advisory service.
+# Known vulnerabilities in the pinned requirements. pip-audit asks a vulnerability service
+# (--strict: a package that cannot be checked is a failure, not a silent pass). When no service
+# answers (no network), the check falls back to .ci/advisories.json, a dated snapshot of
+# pypa/advisory-database, and says so; see docs/reliability.md, "Known vulnerabilities".
+AUDIT_SERVICE ?= pypi
 audit: $(STAMP)
-	$(BIN)/pip-audit --strict --progress-spinner off --vulnerability-service $(or $(AUDIT_SERVICE),pypi) \
-		-r requirements.txt -r requirements-dev.txt
+	@if $(BIN)/python .ci/audit_offline.py --probe $(AUDIT_SERVICE) -r requirements.txt; then \
+		$(BIN)/pip-audit --strict --progress-spinner off --vulnerability-service $(AUDIT_SERVICE) \
+			-r requirements.txt -r requirements-dev.txt; \
+	else \
+		echo "************************************************************************"; \
+		echo "* pip-audit: the '$(AUDIT_SERVICE)' vulnerability service does not answer (no network?)."; \
+		echo "* Falling back to the OFFLINE snapshot of pypa/advisory-database"; \
+		echo "* read on $$($(BIN)/python -c 'import json; print(json.load(open(".ci/advisories.json"))["read_on"])')."; \
+		echo "************************************************************************"; \
+		$(BIN)/python .ci/audit_offline.py -r requirements.txt -r requirements-dev.txt; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
