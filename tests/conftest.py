@@ -27,6 +27,7 @@ from flask.testing import FlaskClient  # noqa: E402
 from survey import create_app  # noqa: E402
 from survey.extensions import db  # noqa: E402
 from survey.models import Campaign, CustomerGroup, Role, Unit, User  # noqa: E402
+from tests.helpers import csrf_from  # noqa: F401  (fixtures and tests import it from here)
 
 BACKENDS = ("sqlite", "postgresql")
 PG_HINT = "PostgreSQL tests need TEST_DATABASE_URL, e.g. postgresql://postgres@127.0.0.1:5432/test"
@@ -126,15 +127,6 @@ def client(app: Any) -> Any:
 @pytest.fixture
 def runner(app: Any) -> Any:
     return app.test_cli_runner()
-
-
-def csrf_from(html: str) -> str:
-    """The CSRF token in a rendered form."""
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', html
-    )
-    assert match, "no CSRF token in the page"
-    return match.group(1)
 
 
 @pytest.fixture

@@ -11,17 +11,8 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import Assignment, AssignmentStatus, AuditEvent, Campaign, Response, Unit, User
+from tests.helpers import PASSWORD, csrf_from, login  # noqa: F401
 
-PASSWORD = "correct horse 42"
-
-
-def csrf_from(html: str) -> str:
-    """The CSRF token in a rendered form."""
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', html
-    )
-    assert match, "no CSRF token in the page"
-    return match.group(1)
 
 
 def meta_csrf(html: str) -> str:
@@ -50,15 +41,6 @@ class World:
     @property
     def item_codes(self) -> list[str]:
         return [item.code for item in self.campaign.questionnaire.items]
-
-
-def login(client: Any, email: str, password: str = PASSWORD) -> None:
-    """Sign in through the login form, as a browser would."""
-    page = client.get("/login")
-    response = client.post(
-        "/login", data={"email": email, "password": password, "csrf_token": csrf_from(page.get_data(as_text=True))}
-    )
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
 
 
 def answers(world: World, value: int | None = 7, **overrides: int | None) -> dict[str, int | None]:

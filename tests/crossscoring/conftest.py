@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,23 +11,9 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import Assignment, Campaign, Channel, CustomerGroup, Response, Role, Source, Unit, User
+from tests.helpers import PASSWORD, csrf_from  # noqa: F401
+from tests.helpers import post_login as login  # noqa: F401  (tests check the answer themselves)
 
-PASSWORD = "correct horse 42"
-
-
-def csrf_from(html: str) -> str:
-    """The CSRF token in a rendered form (as a browser would submit it)."""
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', html
-    )
-    assert match, "no CSRF token in the page"
-    return match.group(1)
-
-
-def login(client: Any, email: str, password: str = PASSWORD) -> Any:
-    """Log in through the real form (CSRF enabled)."""
-    page = client.get("/login")
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_from(page.text)})
 
 
 def answers_for(campaign: Campaign, value: int = 8) -> dict[str, int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from flask.testing import FlaskClient
 
 from survey.extensions import db
 from survey.models import Invitation, Response
+from tests.helpers import csrf_from  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "translations" / "survey" / "vi" / "LC_MESSAGES"
@@ -41,15 +41,6 @@ def expected_index(answers: Mapping[str, int | None]) -> float | None:
     if 2 * len(means) < len(PAGES):
         return None
     return sum(means) / len(means)
-
-
-def csrf_from(html: str) -> str:
-    """The CSRF token in a rendered form (same rule as tests/conftest.py)."""
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', html
-    )
-    assert match, "no CSRF token in the page"
-    return match.group(1)
 
 
 def form_values(answers: Mapping[str, int | None | str]) -> dict[str, str]:

@@ -6,7 +6,6 @@ report service, so a test compares the service's SQL aggregation with an indepen
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +35,9 @@ from survey.models import (
 )
 from survey.questionnaire import structure_of
 from survey.services.responses import pseudonymise
+from tests.helpers import PASSWORD, login  # noqa: F401
+from tests.helpers import csrf_from as csrf_token  # noqa: F401
 
-PASSWORD = "correct horse 42"
 CATALOGUE = Path(__file__).resolve().parents[2] / "translations" / "reports" / "vi" / "LC_MESSAGES"
 
 
@@ -251,23 +251,6 @@ def assert_close(actual: Any, expected: Any, what: str, rel: float = 1e-7) -> No
         return
     assert actual is not None and actual != "", f"{what}: expected {expected!r}, got empty"
     assert float(actual) == pytest.approx(float(expected), rel=rel, abs=rel), f"{what}: {actual!r} != {expected!r}"
-
-
-def csrf_token(html: str) -> str:
-    """The CSRF token in a rendered form."""
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', html
-    )
-    assert match, "no CSRF token in the page"
-    return match.group(1)
-
-
-def login(client: Any, email: str, password: str = PASSWORD) -> None:
-    """Sign in through the login form, as a browser would (CSRF included)."""
-    page = client.get("/login")
-    response = client.post("/login", data={"email": email, "password": password,
-                                           "csrf_token": csrf_token(page.get_data(as_text=True))})
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
 
 
 @pytest.fixture

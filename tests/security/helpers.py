@@ -39,8 +39,8 @@ from survey.services.invitations import issue_invitations
 from survey.services.responses import submit_response
 from survey.services.review import review_response
 from survey.services.users import create_api_key, create_user
+from tests.helpers import PASSWORD, csrf_from, login  # noqa: F401
 
-PASSWORD = "correct horse 42"
 #: Free text only HQ and the auditors concerned may read; a unit manager must never see it.
 SECRET_COMMENT = "Ghi chú nội bộ REVIEW-7f3a"
 SECRET_REOPEN = "Lý do mở lại REOPEN-9c1d"
@@ -184,30 +184,11 @@ def staff_account(email: str, role: Role, unit: Unit | None) -> User:
     return user
 
 
-def csrf_from(html: str) -> str:
-    """The CSRF token of a rendered form, or of the page's meta tag."""
-    match = (
-        re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
-        or re.search(r'value="([^"]+)"[^>]*name="csrf_token"', html)
-        or re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
-    )
-    assert match, "no CSRF token in the page"
-    return match.group(1)
-
-
 def token_page(world: World, role: str) -> str:
     """A page that gives ``role`` a form, hence a CSRF token."""
     return {"anonymous": "/login", "customer": f"/s/{world.token}/1", "hq": "/hq/",
             "auditor": f"/audit/assignments/{world.open_assignment.id}/interviews/new",
             "manager": f"/unit/{world.units[1].code}"}[role]
-
-
-def login(client: Any, email: str, password: str = PASSWORD) -> None:
-    """Sign in through the login form, as a browser does."""
-    page = client.get("/login")
-    response = client.post("/login", data={"email": email, "password": password,
-                                           "csrf_token": csrf_from(page.get_data(as_text=True))})
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
 
 
 # --- Routes --------------------------------------------------------------------------------------
