@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -345,6 +345,104 @@ def _unit_test(
     return _UnitTest(float(fit.beta[col]), math.sqrt(var), leniency, float(fit.beta[0]), unadjusted, disagree_p)
 
 
+def _fixed_for(ratees_of: Sequence[frozenset[int]], fixed_raters: frozenset[int], freed: set[int]) -> list[int]:
+    """Flagged auditing units that keep a fixed leniency: those that also scored a unit that is not free."""
+    return sorted(r for r in fixed_raters if ratees_of[r] - freed)
+
+
+def _unit_tests(
+    cells: _model.Cells,
+    freed: frozenset[int],
+    comps: _model.CrossedComponents,
+    fixed_raters: frozenset[int] = frozenset(),
+) -> list[_UnitTest | None]:
+    """Mean-shift test of every unit from one GLS fit of the base design and a rank-one update per unit.
+
+    Freeing unit j adds its cell indicator e_j to the base design.  By partitioned GLS, with P the base fit's
+    projection, d_j = e_j'P z / e_j'P e_j with variance 1/e_j'P e_j, and the other coefficients, P and the BLUPs
+    change by rank-one terms in P e_j.  Removing tau^2 from the unit's own block subtracts tau^2 e_j e_j', a term
+    inside the design's column space: it leaves the estimates, P and the BLUPs unchanged and lowers Var(d_j) by
+    exactly tau^2.  Units outside these conditions (a flagged auditing unit whose only unfreed unit is j, a column
+    aliased with the design) are refitted directly by `_unit_test`, which this reproduces otherwise.
+    """
+    n_ratees, n_raters = len(cells.ratees), len(cells.raters)
+    ratees_of = [frozenset(int(j) for j in cells.ratee[cells.rater == r]) for r in range(n_raters)]
+    freed_set = set(freed)
+    freed_list = sorted(freed_set)
+    fixed = _fixed_for(ratees_of, fixed_raters, freed_set)
+    x0 = _freed_design(cells, freed_list, fixed)
+    base = _model.crossed_base(cells, x0, comps.sigma2, comps.tau2 + cells.v, comps.lam2)
+    if base is None:
+        return [_unit_test(cells, j, freed, comps, fixed_raters) for j in range(n_ratees)]
+    fixed_cols = np.arange(len(fixed)) + 1 + len(freed_list)
+    fixed_pos = {r: k for k, r in enumerate(fixed)}
+    e = (cells.ratee[:, None] == np.arange(n_ratees)[None, :]).astype(float)
+    g = base.proj @ e  # P e_j, one column per unit
+    q = np.einsum("cj,cj->j", e, g)
+    scale = np.einsum("cj,cj->j", e, base.w @ e)
+    num = g.T @ cells.zbar
+    ae = base.a @ e
+    lam_z = comps.lam2 * (cells.rater[None, :] == np.arange(n_raters)[:, None]).astype(float)
+    blup = lam_z @ base.proj  # rater x cell: empirical-Bayes leniency of every rater as a map of zbar
+    blup_g = lam_z @ g
+    predicted0 = blup @ cells.zbar
+    out: list[_UnitTest | None] = []
+    chi_stat: list[float] = []
+    chi_df: list[int] = []
+    chi_at: list[int] = []
+    for j in range(n_ratees):
+        if len(freed_set | {j}) >= n_ratees:
+            out.append(None)  # every unit free: nothing left to anchor the campaign-wide offset
+            continue
+        if _fixed_for(ratees_of, fixed_raters, freed_set | {j}) != fixed or not (j in freed_set or q[j] > 1e-8 * scale[j]):
+            out.append(_unit_test(cells, j, freed, comps, fixed_raters))
+            continue
+        if j in freed_set:
+            col = 1 + freed_list.index(j)
+            d, var = float(base.beta[col]), float(base.cov[col, col]) - comps.tau2
+            gj, qj, shift = np.zeros(cells.n_cells), 1.0, np.zeros(len(base.beta))
+        else:
+            d, var = float(num[j] / q[j]), float(1.0 / q[j]) - comps.tau2
+            gj, qj, shift = g[:, j], float(q[j]), ae[:, j]
+        if not (math.isfinite(var) and var > 0):
+            out.append(None)
+            continue
+        beta = base.beta - shift * d
+        predicted = predicted0 - blup_g[:, j] * d if j not in freed_set else predicted0.copy()
+        for r, k in fixed_pos.items():
+            predicted[r] += beta[fixed_cols[k]]
+        mine = np.flatnonzero(cells.ratee == j)
+        mine_raters = cells.rater[mine]
+        leniency = {cells.raters[int(r)]: float(predicted[int(r)]) for r in mine_raters}
+        # An auditing unit that scored no other unit: its leniency can only be assumed typical.
+        unadjusted = tuple(sorted(cells.raters[int(r)] for r in set(mine_raters.tolist()) if ratees_of[r] == {j}))
+        if mine.size >= 2:
+            # Do the unit's auditors agree once their predicted leniency is removed?  Chi-square on the n-weighted
+            # deviations of the adjusted cell means, with their exact covariance under the model.
+            lin = blup[mine_raters] - np.outer(blup_g[mine_raters, j], gj) / qj
+            for i, r in enumerate(mine_raters):
+                if int(r) in fixed_pos:
+                    col_r = fixed_cols[fixed_pos[int(r)]]
+                    lin[i] += base.a[col_r] - ae[col_r, j] * gj / qj
+            h = -lin
+            h[np.arange(mine.size), mine] += 1.0
+            w = cells.n[mine] / cells.n[mine].sum()
+            op = h - np.outer(np.ones(mine.size), w @ h)
+            cov = op @ base.v @ op.T
+            dev = op @ cells.zbar
+            size = max(float(np.abs(cov).max()), 1e-300)
+            rank = int(np.linalg.matrix_rank(cov, tol=1e-9 * size))
+            if rank >= 1:
+                chi_stat.append(max(float(dev @ np.linalg.pinv(cov, rcond=1e-9, hermitian=True) @ dev), 0.0))
+                chi_df.append(rank)
+                chi_at.append(len(out))
+        out.append(_UnitTest(d, math.sqrt(var), leniency, float(beta[0]), unadjusted, None))
+    if chi_at:
+        for i, p in zip(chi_at, stats.chi2.sf(chi_stat, chi_df)):
+            out[i] = replace(out[i], disagree_p=float(p))  # type: ignore[arg-type]
+    return out
+
+
 @dataclass(frozen=True)
 class _Decision:
     status: str
@@ -444,6 +542,7 @@ def reconcile(
     model_units = [u for u in unit_list if u not in pre]
 
     cells = _build_cells(rows, model_units, cons) if model_units else None
+    counts = _rater_counts(rows)
     sigma2 = tau2 = lam2 = None
     tests: dict[str, _UnitTest] = {}
     decisions: dict[str, _Decision] = {}
@@ -478,8 +577,7 @@ def reconcile(
                                              comps.converged, comps.note)
             sigma2, tau2, lam2 = comps.sigma2, comps.tau2, comps.lam2
             tests = {}
-            for j, u in enumerate(cells.ratees):
-                result = _unit_test(cells, j, freed, comps, fixed_raters)
+            for u, result in zip(cells.ratees, _unit_tests(cells, freed, comps, fixed_raters)):
                 if result is None:
                     pre[u] = "model_failed"
                 else:
@@ -491,7 +589,7 @@ def reconcile(
             if not no_leniency:
                 # Auditing units flagged by the fixed-effect leniency test keep their own (fixed) leniency in the
                 # next round, so the random leniency variance describes the typical auditors only.
-                flagged_raters, _, _, _ = _raters_and_offset(cells, flagged, sigma2, tau2, df_resid, alpha, rows)
+                flagged_raters, _, _, _ = _raters_and_offset(cells, flagged, sigma2, tau2, df_resid, alpha, counts)
                 lenient = frozenset(cells.raters.index(r.rater_unit) for r in flagged_raters
                                     if r.flagged and r.rater_unit in cells.raters)
                 if len(lenient) > len(cells.raters) - 2:
@@ -504,7 +602,7 @@ def reconcile(
         notes[:] = list(dict.fromkeys(notes))
 
     # Leniency, offset and adjusted cross from the model that frees the units judged inconsistent.
-    rater_results, offset, leniency_all, base = _raters_and_offset(cells, freed, sigma2, tau2, df_resid, alpha, rows)
+    rater_results, offset, leniency_all, base = _raters_and_offset(cells, freed, sigma2, tau2, df_resid, alpha, counts)
     if no_leniency and rater_results:
         rater_results = tuple(
             RaterResult(r.rater_unit, None, None, None, None, False, r.n, r.units_scored, "leniency not estimable")
@@ -541,8 +639,17 @@ class _Base:
     cov_functional: object  # callable(rater_weights: Mapping[str, float]) -> variance of sum w_r L_r + offset
 
 
-def _raters_and_offset(cells, freed, sigma2, tau2, df, alpha, rows):  # type: ignore[no-untyped-def]
-    counts = rows.groupby("rater").agg(n=("index", "size"), units=("ratee", "nunique"))
+def _rater_counts(rows: pd.DataFrame) -> tuple[dict[str, int], dict[str, int]]:
+    """Interviews and scored units per auditing unit."""
+    pairs = rows.groupby(["rater", "ratee"], sort=True).size()
+    raters = pairs.index.get_level_values(0)
+    n = pairs.groupby(raters).sum()
+    k = pairs.groupby(raters).size()
+    return {str(r): int(v) for r, v in n.items()}, {str(r): int(v) for r, v in k.items()}
+
+
+def _raters_and_offset(cells, freed, sigma2, tau2, df, alpha, counts):  # type: ignore[no-untyped-def]
+    n_of, k_of = counts
     empty_offset = Offset(None, None, None, None, None)
     leniency: dict[str, float] = {}
     base = None
@@ -580,13 +687,12 @@ def _raters_and_offset(cells, freed, sigma2, tau2, df, alpha, rows):  # type: ig
 
         base = _Base(est, variance_of)
         del beta
-    raters = sorted(counts.index)
+    raters = sorted(n_of)
     testable = [r for r in raters if r in estimates and estimates[r][1] > 0]
     t_abs = np.array([abs(estimates[r][0]) / estimates[r][1] for r in testable], dtype=float)
     p_of = dict(zip(testable, (float(p) for p in 2 * stats.t.sf(t_abs, df)))) if testable else {}
     p_raw = [p_of.get(r) for r in raters]
     bh = benjamini_hochberg(p_raw, alpha)
-    n_of, k_of = counts["n"].to_dict(), counts["units"].to_dict()
     out = []
     for r, p, p_adj in zip(raters, p_raw, bh.p_adjusted):
         value = estimates.get(r)
@@ -699,8 +805,6 @@ def _rank(results: list[UnitResult]) -> list[UnitResult]:
     scored = sorted((r for r in results if r.reconciled_score is not None),
                     key=lambda r: (-r.reconciled_score, r.unit_code))  # type: ignore[operator]
     ranks = {r.unit_code: i + 1 for i, r in enumerate(scored)}
-    from dataclasses import replace
-
     return [replace(r, rank=ranks.get(r.unit_code)) for r in results]
 
 
