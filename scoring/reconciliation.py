@@ -201,52 +201,116 @@ def _consultant_scores(
     return out
 
 
-def _clean_cross(cross: pd.DataFrame | None, notes: list[str]) -> pd.DataFrame:
-    empty = pd.DataFrame({"rater": pd.Series([], dtype=object), "ratee": pd.Series([], dtype=object),
-                          "index": pd.Series([], dtype=float)})
+@dataclass(frozen=True)
+class _CrossCells:
+    """Cross respondents reduced to (auditing unit, scored unit) cells: count, mean and within-cell sum of squares.
+
+    Everything after input cleaning works on these, so a campaign costs one vectorised pass over its rows.
+    """
+
+    rater: np.ndarray  # auditing unit code per cell (object array of str)
+    ratee: np.ndarray  # scored unit code per cell
+    n: np.ndarray
+    mean: np.ndarray
+    ss: np.ndarray
+
+    def where(self, keep: np.ndarray) -> _CrossCells:
+        """The cells selected by a boolean mask."""
+        return _CrossCells(self.rater[keep], self.ratee[keep], self.n[keep], self.mean[keep], self.ss[keep])
+
+    def unit(self, code: str) -> _UnitCross | None:
+        """One scored unit's cross data, or None when it has none."""
+        mine = self.ratee == code
+        if not mine.any():
+            return None
+        return _UnitCross(tuple(str(r) for r in self.rater[mine]), self.n[mine], self.mean[mine])
+
+
+@dataclass(frozen=True)
+class _UnitCross:
+    """A scored unit's cross respondents by auditing unit (raters in code order)."""
+
+    raters: tuple[str, ...]
+    n: np.ndarray
+    mean: np.ndarray
+
+    @property
+    def size(self) -> int:
+        """Number of cross respondents."""
+        return int(self.n.sum())
+
+    def score(self) -> float:
+        """Mean cross index of the unit."""
+        return float(np.sum(self.n * self.mean) / self.n.sum())
+
+    def adjusted(self, leniency: Mapping[str, float]) -> float:
+        """Mean cross index after removing each respondent's auditing unit's leniency."""
+        lens = np.array([leniency[r] for r in self.raters], dtype=float)
+        return self.score() - float(np.sum(self.n * lens) / self.n.sum())
+
+
+def _factor(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes of a column and the text of each code (missing values become the text 'nan', as str() does)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64), [str(u) for u in uniques]
+
+
+def _clean_cross(cross: pd.DataFrame | None, notes: list[str]) -> _CrossCells:
+    """Drop unusable and self-scoring rows (saying so in notes) and reduce the rest to cells."""
+    no_cells = _CrossCells(np.array([], dtype=object), np.array([], dtype=object), np.zeros(0), np.zeros(0),
+                           np.zeros(0))
     if cross is None or len(cross) == 0:
-        return empty
+        return no_cells
     rater_col = _column(cross, ("rater", "rater_unit"), "cross")
     ratee_col = _column(cross, ("ratee", "ratee_unit"), "cross")
     index_col = _column(cross, ("index",), "cross")
-    frame = pd.DataFrame({
-        "rater": cross[rater_col].astype(str).to_numpy(dtype=object),
-        "ratee": cross[ratee_col].astype(str).to_numpy(dtype=object),
-        "index": pd.to_numeric(cross[index_col], errors="coerce").to_numpy(dtype=float, na_value=np.nan),
-    })
-    bad = ~np.isfinite(frame["index"].to_numpy())
+    rater_codes, rater_text = _factor(cross[rater_col])
+    ratee_codes, ratee_text = _factor(cross[ratee_col])
+    # One code space for both columns, in text order (so cells come out sorted by auditing unit, then scored unit).
+    joint, names = pd.factorize(np.array(rater_text + ratee_text, dtype=object), sort=True)
+    rater = joint[: len(rater_text)][rater_codes]
+    ratee = joint[len(rater_text):][ratee_codes]
+    index = pd.to_numeric(cross[index_col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(index)
     if bad.any():
         notes.append(f"{int(bad.sum())} cross rows without a usable index were ignored")
-    own = (frame["rater"] == frame["ratee"]).to_numpy()
+    own = rater == ratee
     if own.any():
         notes.append(f"{int(own.sum())} cross rows where a unit scored itself were ignored")
-    return frame.loc[~bad & ~own].reset_index(drop=True)
+    keep = ~bad & ~own
+    if not keep.any():
+        return no_cells
+    rater, ratee, index = rater[keep], ratee[keep], index[keep]
+    key = rater * len(names) + ratee
+    cell_keys, cell_of_row = np.unique(key, return_inverse=True)
+    n = np.bincount(cell_of_row).astype(float)
+    mean = np.bincount(cell_of_row, weights=index) / n
+    dev = index - mean[cell_of_row]
+    ss = np.bincount(cell_of_row, weights=dev * dev, minlength=cell_keys.size)
+    names = np.asarray(names, dtype=object)
+    return _CrossCells(names[cell_keys // len(names)], names[cell_keys % len(names)], n, mean, ss)
 
 
-def _build_cells(rows: pd.DataFrame, model_units: list[str], cons: Mapping[str, Score]) -> _model.Cells | None:
-    data = rows.loc[rows["ratee"].isin(model_units)]
-    if data.empty:
+def _build_cells(rows: _CrossCells, model_units: list[str], cons: Mapping[str, Score]) -> _model.Cells | None:
+    data = rows.where(np.isin(rows.ratee, np.asarray(model_units, dtype=object)))
+    if data.n.size == 0:
         return None
-    raters = tuple(sorted(set(data["rater"])))
+    raters = tuple(sorted(set(str(r) for r in data.rater)))
     ratees = tuple(model_units)
     r_idx = {r: i for i, r in enumerate(raters)}
     j_idx = {u: i for i, u in enumerate(ratees)}
     means = np.array([cons[u].mean for u in ratees], dtype=float)
     v = np.array([cons[u].se ** 2 for u in ratees], dtype=float)  # type: ignore[operator]
-    grouped = data.groupby(["rater", "ratee"], sort=True)["index"]
-    agg = grouped.agg(["count", "mean"]).reset_index()
-    dev = data["index"].to_numpy() - grouped.transform("mean").to_numpy()
-    rater = np.array([r_idx[r] for r in agg["rater"]], dtype=int)
-    ratee = np.array([j_idx[u] for u in agg["ratee"]], dtype=int)
-    ybar = agg["mean"].to_numpy(dtype=float)
+    rater = np.array([r_idx[r] for r in data.rater], dtype=int)
+    ratee = np.array([j_idx[u] for u in data.ratee], dtype=int)
     return _model.Cells(
         rater=rater,
         ratee=ratee,
-        n=agg["count"].to_numpy(dtype=float),
-        zbar=ybar - means[ratee],
-        ybar=ybar,
-        ss_within=float(np.sum(dev * dev)),
-        n_rows=int(len(data)),
+        n=data.n.copy(),
+        zbar=data.mean - means[ratee],
+        ybar=data.mean.copy(),
+        ss_within=float(np.sum(data.ss)),
+        n_rows=int(data.n.sum()),
         raters=raters,
         ratees=ratees,
         v=v,
@@ -510,20 +574,19 @@ def reconcile(
     cons = _consultant_scores(consultant, shares, notes, confidence)
     rows = _clean_cross(cross, notes)
     if units is None:
-        unit_list = sorted(set(cons) | set(rows["ratee"]))
+        unit_list = sorted(set(cons) | set(str(u) for u in rows.ratee))
     else:
         unit_list = list(dict.fromkeys(str(u) for u in units))
-        outside = ~rows["ratee"].isin(unit_list)
+        outside = ~np.isin(rows.ratee, np.asarray(unit_list, dtype=object))
         if outside.any():
-            notes.append(f"{int(outside.sum())} cross rows for units outside the campaign's unit list were ignored")
-            rows = rows.loc[~outside].reset_index(drop=True)
+            notes.append(f"{int(rows.n[outside].sum())} cross rows for units outside the campaign's unit list were "
+                         "ignored")
+            rows = rows.where(~outside)
         extra = sorted(set(cons) - set(unit_list))
         if extra:
             notes.append(f"consultant data for units outside the unit list were ignored: {', '.join(extra)}")
 
-    by_unit = {u: g["index"].to_numpy() for u, g in rows.groupby("ratee", sort=True)}
-    raters_by_row = {u: g["rater"].to_numpy() for u, g in rows.groupby("ratee", sort=True)}
-    raters_of = {u: tuple(sorted(set(g["rater"]))) for u, g in rows.groupby("ratee", sort=True)}
+    by_unit = {u: data for u in unit_list if (data := rows.unit(u)) is not None}
 
     pre: dict[str, str] = {}
     for u in unit_list:
@@ -583,7 +646,7 @@ def reconcile(
                 else:
                     pre.pop(u, None)
                     tests[u] = result
-            decisions = _decide(tests, df_resid, margin, alpha, {u: len(v) for u, v in by_unit.items()})
+            decisions = _decide(tests, df_resid, margin, alpha, {u: v.size for u, v in by_unit.items()})
             flagged = frozenset(cells.ratees.index(u) for u, d in decisions.items() if d.status == "inconsistent")
             lenient = frozenset()
             if not no_leniency:
@@ -613,9 +676,8 @@ def reconcile(
     results: list[UnitResult] = []
     for u in unit_list:
         results.append(
-            _unit_result(u, cons.get(u), by_unit.get(u), raters_of.get(u, ()), pre.get(u), tests.get(u),
-                         decisions.get(u), margin, n_tested, no_leniency, leniency_all, base, sigma2, confidence,
-                         df_resid, raters_by_row.get(u))
+            _unit_result(u, cons.get(u), by_unit.get(u), pre.get(u), tests.get(u), decisions.get(u), margin,
+                         n_tested, no_leniency, leniency_all, base, sigma2, confidence, df_resid)
         )
     results = _rank(results)
     return Reconciliation(
@@ -639,13 +701,14 @@ class _Base:
     cov_functional: object  # callable(rater_weights: Mapping[str, float]) -> variance of sum w_r L_r + offset
 
 
-def _rater_counts(rows: pd.DataFrame) -> tuple[dict[str, int], dict[str, int]]:
+def _rater_counts(rows: _CrossCells) -> tuple[dict[str, int], dict[str, int]]:
     """Interviews and scored units per auditing unit."""
-    pairs = rows.groupby(["rater", "ratee"], sort=True).size()
-    raters = pairs.index.get_level_values(0)
-    n = pairs.groupby(raters).sum()
-    k = pairs.groupby(raters).size()
-    return {str(r): int(v) for r, v in n.items()}, {str(r): int(v) for r, v in k.items()}
+    n: dict[str, int] = {}
+    k: dict[str, int] = {}
+    for r, m in zip(rows.rater, rows.n):
+        n[str(r)] = n.get(str(r), 0) + int(m)
+        k[str(r)] = k.get(str(r), 0) + 1
+    return n, k
 
 
 def _raters_and_offset(cells, freed, sigma2, tau2, df, alpha, counts):  # type: ignore[no-untyped-def]
@@ -710,17 +773,12 @@ def _t_quantile(q: float, df: float) -> float:
     return float(stats.t.ppf(q, df))
 
 
-def _adjusted_mean(values: np.ndarray, unit_raters: np.ndarray, leniency: Mapping[str, float]) -> float:
-    """Mean cross index of a unit after removing each respondent's auditing unit's leniency."""
-    lens = np.array([leniency[r] for r in unit_raters], dtype=float)
-    return float(np.mean(values - lens))
-
-
-def _unit_result(u, score, values, raters, pre, test, decision, margin, n_tested, no_leniency, leniency_all, base,
-                 sigma2, confidence, df, unit_raters):  # type: ignore[no-untyped-def]
+def _unit_result(u, score, data, pre, test, decision, margin, n_tested, no_leniency, leniency_all, base, sigma2,
+                 confidence, df):  # type: ignore[no-untyped-def]
     score = score or Score(0, None, None, None, None, None)
-    cross_n = 0 if values is None else int(values.size)
-    cross_score = None if not cross_n else float(values.mean())
+    raters = () if data is None else data.raters
+    cross_n = 0 if data is None else data.size
+    cross_score = None if not cross_n else data.score()
     z = _t_quantile(0.5 + confidence / 2, df)
     facts = dict(margin=margin, n_units_tested=n_tested, n_raters=len(raters), consultant_n=score.n, cross_n=cross_n,
                  no_leniency_model=no_leniency and pre is None)
@@ -733,9 +791,8 @@ def _unit_result(u, score, values, raters, pre, test, decision, margin, n_tested
         code = pre or "model_failed"
         # A cross-only estimate on the consultant scale when the auditors' leniency is known.
         if cross_n and base is not None and all(r in leniency_all for r in raters):
-            adjusted = _adjusted_mean(values, unit_raters, leniency_all)
-            names, counts = np.unique(unit_raters, return_counts=True)
-            weights = {str(r): c / cross_n for r, c in zip(names, counts)}
+            adjusted = data.adjusted(leniency_all)
+            weights = {r: float(m) / cross_n for r, m in zip(data.raters, data.n)}
             var_l = base.cov_functional(weights)
             if var_l is not None and sigma2 is not None:
                 x = adjusted - base.offset
@@ -752,7 +809,7 @@ def _unit_result(u, score, values, raters, pre, test, decision, margin, n_tested
         d_low, d_high = diff - z * se, diff + z * se
         p = float(2 * stats.t.sf(abs(diff) / se, df))
         p_adj, p_eq = decision.p_adjusted, decision.p_equivalence
-        adjusted = _adjusted_mean(values, unit_raters, test.leniency)
+        adjusted = data.adjusted(test.leniency)
         if len(raters) >= 2 and test.disagree_p is not None:
             disagree = test.disagree_p < 0.05
         if status == "inconsistent":

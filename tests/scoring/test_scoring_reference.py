@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring import reconcile
-from scoring.reconciliation import Reconciliation
+from scoring import _model, reconcile
+from scoring.reconciliation import (Reconciliation, _build_cells, _clean_cross, _consultant_scores, _freed_design,
+                                    _unit_test, _unit_tests)
 from scoring.simulate import SCENARIOS, simulate_campaign
 
 REFERENCE = Path(__file__).with_name("data") / "reconcile_reference.json"
@@ -123,6 +124,63 @@ def test_reference_comparison_can_fail(reference):
     ours["units"][0]["difference"] += 1e-3
     with pytest.raises(AssertionError):
         _assert_same(ours, reference["small-8"], "small-8")
+
+
+def _cells(name: str, seed: int) -> _model.Cells:
+    camp = simulate_campaign(SCENARIOS[name], np.random.default_rng(seed))
+    notes: list[str] = []
+    cons = _consultant_scores(camp.consultant, None, notes, 0.95)
+    cells = _build_cells(_clean_cross(camp.cross, notes), list(camp.units), cons)
+    assert cells is not None
+    return cells
+
+
+@pytest.mark.parametrize(
+    ("name", "seed", "freed", "fixed"),
+    [
+        ("planted", 1, (), ()),
+        ("planted", 1, (4, 17), (9,)),
+        ("planted-k3", 2, (0,), (3, 20)),
+        ("null", 3, (), (5,)),
+        # Auditing unit 0 scores units 1 and 3: with 3 freed, testing unit 1 drops its fixed leniency (direct refit).
+        ("planted", 4, (3,), (0,)),
+    ],
+)
+def test_rank_one_unit_tests_equal_direct_refits(name, seed, freed, fixed):
+    cells = _cells(name, seed)
+    x = _freed_design(cells, sorted(freed), sorted(fixed))
+    comps = _model.fit_crossed_components(cells, x)
+    assert comps.tau2 > 0 or comps.lam2 > 0 or name == "null"
+    fast = _unit_tests(cells, frozenset(freed), comps, frozenset(fixed))
+    for j, ours in enumerate(fast):
+        direct = _unit_test(cells, j, frozenset(freed), comps, frozenset(fixed))
+        assert (ours is None) == (direct is None)
+        if direct is None:
+            continue
+        assert ours.difference == pytest.approx(direct.difference, rel=1e-9, abs=1e-12)
+        assert ours.se == pytest.approx(direct.se, rel=1e-9)
+        assert ours.offset == pytest.approx(direct.offset, rel=1e-9, abs=1e-12)
+        assert ours.leniency.keys() == direct.leniency.keys()
+        for rater, value in direct.leniency.items():
+            assert ours.leniency[rater] == pytest.approx(value, rel=1e-8, abs=1e-11)
+        assert ours.unadjusted == direct.unadjusted
+        assert (ours.disagree_p is None) == (direct.disagree_p is None)
+        if direct.disagree_p is not None:
+            assert ours.disagree_p == pytest.approx(direct.disagree_p, rel=1e-7, abs=1e-12)
+
+
+def test_reml_gradient_matches_finite_differences():
+    cells = _cells("planted", 5)
+    x = _freed_design(cells, [2, 7], [4])
+    for point in [(1.4, 0.05, 0.03), (1.2, 0.0, 0.2), (2.0, 0.3, 0.0)]:
+        value, grad = _model.crossed_loglik_grad(cells, x, *point)
+        assert value == pytest.approx(_model.crossed_loglik(cells, x, *point), rel=1e-12)
+        for k in range(3):
+            up, down = list(point), list(point)
+            up[k] += 1e-6
+            down[k] -= 1e-6
+            numeric = (_model.crossed_loglik(cells, x, *up) - _model.crossed_loglik(cells, x, *down)) / 2e-6
+            assert grad[k] == pytest.approx(numeric, rel=1e-5, abs=1e-4)
 
 
 def main() -> int:
