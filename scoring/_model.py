@@ -300,8 +300,9 @@ def crossed_loglik_grad(
     n_ratees, n_raters = len(cells.ratees), len(cells.raters)
     by_ratee = np.bincount(cells.ratee, weights=pz, minlength=n_ratees)
     by_rater = np.bincount(cells.rater, weights=pz, minlength=n_raters)
+    within_grad = df_w / sigma2 - cells.ss_within / sigma2**2
     grad = np.array([
-        float(np.sum(np.diag(proj) / cells.n) - np.sum(pz * pz / cells.n)) + df_w / sigma2 - cells.ss_within / sigma2**2,
+        float(np.sum(np.diag(proj) / cells.n) - np.sum(pz * pz / cells.n)) + within_grad,
         float(np.sum(proj * same_ratee) - by_ratee @ by_ratee),
         float(np.sum(proj * same_rater) - by_rater @ by_rater),
     ])

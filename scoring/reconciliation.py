@@ -458,7 +458,8 @@ def _unit_tests(
         if len(freed_set | {j}) >= n_ratees:
             out.append(None)  # every unit free: nothing left to anchor the campaign-wide offset
             continue
-        if _fixed_for(ratees_of, fixed_raters, freed_set | {j}) != fixed or not (j in freed_set or q[j] > 1e-8 * scale[j]):
+        aliased = j not in freed_set and not q[j] > 1e-8 * scale[j]
+        if aliased or _fixed_for(ratees_of, fixed_raters, freed_set | {j}) != fixed:
             out.append(_unit_test(cells, j, freed, comps, fixed_raters))
             continue
         if j in freed_set:
