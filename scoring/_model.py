@@ -264,6 +264,51 @@ class CrossedComponents:
     note: str = ""
 
 
+def crossed_loglik_grad(
+    cells: Cells, x: np.ndarray, sigma2: float, tau2: float, lam2: float
+) -> tuple[float, np.ndarray]:
+    """Crossed-effects REML log-likelihood and its gradient in (sigma^2, tau^2, lambda^2).
+
+    With P = W - W X (X'W X)^-1 X'W, each derivative is -1/2 [tr(P dV) - z'P dV P z] (Harville 1977); dV is
+    diag(1/n) for sigma^2 (plus the within-cell term), the same-ratee mask for tau^2 and the same-rater mask for
+    lambda^2, so the gradient costs one matrix product more than the likelihood.
+    """
+    nan_grad = np.full(3, np.nan)
+    v = dense_v(cells, sigma2, tau2 + cells.v, lam2)
+    try:
+        factor = linalg.cho_factor(v, lower=True, check_finite=False)
+    except linalg.LinAlgError:
+        return -math.inf, nan_grad
+    logdet_v = 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
+    w = linalg.cho_solve(factor, np.eye(cells.n_cells), check_finite=False)
+    wx = w @ x
+    m = x.T @ wx
+    sign, logdet_m = np.linalg.slogdet(m)
+    if sign <= 0:
+        return -math.inf, nan_grad
+    try:
+        m_inv = np.linalg.inv(m)
+    except np.linalg.LinAlgError:
+        return -math.inf, nan_grad
+    proj = w - wx @ m_inv @ wx.T
+    pz = proj @ cells.zbar
+    quad = float(cells.zbar @ pz)
+    df_w = cells.n_rows - cells.n_cells
+    within = df_w * math.log(sigma2) + cells.ss_within / sigma2
+    value = -0.5 * (within + logdet_v + logdet_m + quad)
+    same_ratee, same_rater = cells.pair_masks
+    n_ratees, n_raters = len(cells.ratees), len(cells.raters)
+    by_ratee = np.bincount(cells.ratee, weights=pz, minlength=n_ratees)
+    by_rater = np.bincount(cells.rater, weights=pz, minlength=n_raters)
+    within_grad = df_w / sigma2 - cells.ss_within / sigma2**2
+    grad = np.array([
+        float(np.sum(np.diag(proj) / cells.n) - np.sum(pz * pz / cells.n)) + within_grad,
+        float(np.sum(proj * same_ratee) - by_ratee @ by_ratee),
+        float(np.sum(proj * same_rater) - by_rater @ by_rater),
+    ])
+    return value, -0.5 * grad
+
+
 def fit_crossed_components(cells: Cells, x: np.ndarray) -> CrossedComponents:
     """Maximise the crossed-effects restricted likelihood over (sigma^2, tau^2, lambda^2) with L-BFGS-B."""
     df_w = cells.n_rows - cells.n_cells
@@ -272,12 +317,16 @@ def fit_crossed_components(cells: Cells, x: np.ndarray) -> CrossedComponents:
     if cells.n_rows - x.shape[1] <= 0 or len(cells.ratees) < 2:
         return CrossedComponents(start_sigma2, 0.0, 0.0, False, "too few interviews to estimate variance components")
 
-    def objective(p: np.ndarray) -> float:
-        value = crossed_loglik(cells, x, math.exp(p[0]), max(p[1], 0.0), max(p[2], 0.0))
-        return -value if math.isfinite(value) else 1e300
+    def objective(p: np.ndarray) -> tuple[float, np.ndarray]:
+        sigma2 = math.exp(p[0])
+        value, grad = crossed_loglik_grad(cells, x, sigma2, max(p[1], 0.0), max(p[2], 0.0))
+        if not (math.isfinite(value) and np.all(np.isfinite(grad))):
+            return 1e300, np.zeros(3)
+        # The optimiser works on log sigma^2: chain rule on the first coordinate.
+        return -value, -grad * np.array([sigma2, 1.0, 1.0])
 
     grid = [(a, b) for a in (0.0, 0.02, 0.1) for b in (0.0, 0.02, 0.1)]
-    starts = sorted(grid, key=lambda ab: objective(np.array([math.log(start_sigma2), *ab])))
+    starts = sorted(grid, key=lambda ab: objective(np.array([math.log(start_sigma2), *ab]))[0])
     best: optimize.OptimizeResult | None = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -286,6 +335,7 @@ def fit_crossed_components(cells: Cells, x: np.ndarray) -> CrossedComponents:
                 res = optimize.minimize(
                     objective,
                     np.array([math.log(start_sigma2), *ab]),
+                    jac=True,
                     method="L-BFGS-B",
                     bounds=[(math.log(SIGMA2_FLOOR), math.log(1e6)), (0.0, 1e4), (0.0, 1e4)],
                 )
@@ -326,3 +376,32 @@ def crossed_gls(cells: Cells, x: np.ndarray, sigma2: float, t: np.ndarray, lam2:
     resid_op = np.eye(cells.n_cells) - x @ a
     blup = lam2 * z_r @ w @ resid_op
     return CrossedFit(a @ cells.zbar, m_inv, a, blup, v)
+
+
+@dataclass(frozen=True)
+class CrossedBase:
+    """GLS with crossed random effects on a base design, kept whole for the per-unit mean-shift updates."""
+
+    beta: np.ndarray
+    cov: np.ndarray
+    a: np.ndarray  # beta = a @ zbar
+    w: np.ndarray  # V^-1
+    proj: np.ndarray  # P = W - W X (X'W X)^-1 X'W, so that P zbar is the GLS residual weighted by W
+    v: np.ndarray
+
+
+def crossed_base(cells: Cells, x: np.ndarray, sigma2: float, t: np.ndarray, lam2: float) -> CrossedBase | None:
+    """Fit the base design once; each unit's mean-shift test is then a rank-one update of this fit."""
+    v = dense_v(cells, sigma2, t, lam2)
+    try:
+        factor = linalg.cho_factor(v, lower=True, check_finite=False)
+        w = linalg.cho_solve(factor, np.eye(cells.n_cells), check_finite=False)
+        wx = w @ x
+        m = x.T @ wx
+        if np.linalg.cond(m) > 1e12:
+            return None
+        m_inv = np.linalg.inv(m)
+    except (linalg.LinAlgError, np.linalg.LinAlgError):
+        return None
+    a = m_inv @ wx.T
+    return CrossedBase(a @ cells.zbar, m_inv, a, w, w - wx @ a, v)

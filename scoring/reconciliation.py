@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -201,52 +201,116 @@ def _consultant_scores(
     return out
 
 
-def _clean_cross(cross: pd.DataFrame | None, notes: list[str]) -> pd.DataFrame:
-    empty = pd.DataFrame({"rater": pd.Series([], dtype=object), "ratee": pd.Series([], dtype=object),
-                          "index": pd.Series([], dtype=float)})
+@dataclass(frozen=True)
+class _CrossCells:
+    """Cross respondents reduced to (auditing unit, scored unit) cells: count, mean and within-cell sum of squares.
+
+    Everything after input cleaning works on these, so a campaign costs one vectorised pass over its rows.
+    """
+
+    rater: np.ndarray  # auditing unit code per cell (object array of str)
+    ratee: np.ndarray  # scored unit code per cell
+    n: np.ndarray
+    mean: np.ndarray
+    ss: np.ndarray
+
+    def where(self, keep: np.ndarray) -> _CrossCells:
+        """The cells selected by a boolean mask."""
+        return _CrossCells(self.rater[keep], self.ratee[keep], self.n[keep], self.mean[keep], self.ss[keep])
+
+    def unit(self, code: str) -> _UnitCross | None:
+        """One scored unit's cross data, or None when it has none."""
+        mine = self.ratee == code
+        if not mine.any():
+            return None
+        return _UnitCross(tuple(str(r) for r in self.rater[mine]), self.n[mine], self.mean[mine])
+
+
+@dataclass(frozen=True)
+class _UnitCross:
+    """A scored unit's cross respondents by auditing unit (raters in code order)."""
+
+    raters: tuple[str, ...]
+    n: np.ndarray
+    mean: np.ndarray
+
+    @property
+    def size(self) -> int:
+        """Number of cross respondents."""
+        return int(self.n.sum())
+
+    def score(self) -> float:
+        """Mean cross index of the unit."""
+        return float(np.sum(self.n * self.mean) / self.n.sum())
+
+    def adjusted(self, leniency: Mapping[str, float]) -> float:
+        """Mean cross index after removing each respondent's auditing unit's leniency."""
+        lens = np.array([leniency[r] for r in self.raters], dtype=float)
+        return self.score() - float(np.sum(self.n * lens) / self.n.sum())
+
+
+def _factor(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes of a column and the text of each code (missing values become the text 'nan', as str() does)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64), [str(u) for u in uniques]
+
+
+def _clean_cross(cross: pd.DataFrame | None, notes: list[str]) -> _CrossCells:
+    """Drop unusable and self-scoring rows (saying so in notes) and reduce the rest to cells."""
+    no_cells = _CrossCells(np.array([], dtype=object), np.array([], dtype=object), np.zeros(0), np.zeros(0),
+                           np.zeros(0))
     if cross is None or len(cross) == 0:
-        return empty
+        return no_cells
     rater_col = _column(cross, ("rater", "rater_unit"), "cross")
     ratee_col = _column(cross, ("ratee", "ratee_unit"), "cross")
     index_col = _column(cross, ("index",), "cross")
-    frame = pd.DataFrame({
-        "rater": cross[rater_col].astype(str).to_numpy(dtype=object),
-        "ratee": cross[ratee_col].astype(str).to_numpy(dtype=object),
-        "index": pd.to_numeric(cross[index_col], errors="coerce").to_numpy(dtype=float, na_value=np.nan),
-    })
-    bad = ~np.isfinite(frame["index"].to_numpy())
+    rater_codes, rater_text = _factor(cross[rater_col])
+    ratee_codes, ratee_text = _factor(cross[ratee_col])
+    # One code space for both columns, in text order (so cells come out sorted by auditing unit, then scored unit).
+    joint, names = pd.factorize(np.array(rater_text + ratee_text, dtype=object), sort=True)
+    rater = joint[: len(rater_text)][rater_codes]
+    ratee = joint[len(rater_text):][ratee_codes]
+    index = pd.to_numeric(cross[index_col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(index)
     if bad.any():
         notes.append(f"{int(bad.sum())} cross rows without a usable index were ignored")
-    own = (frame["rater"] == frame["ratee"]).to_numpy()
+    own = rater == ratee
     if own.any():
         notes.append(f"{int(own.sum())} cross rows where a unit scored itself were ignored")
-    return frame.loc[~bad & ~own].reset_index(drop=True)
+    keep = ~bad & ~own
+    if not keep.any():
+        return no_cells
+    rater, ratee, index = rater[keep], ratee[keep], index[keep]
+    key = rater * len(names) + ratee
+    cell_keys, cell_of_row = np.unique(key, return_inverse=True)
+    n = np.bincount(cell_of_row).astype(float)
+    mean = np.bincount(cell_of_row, weights=index) / n
+    dev = index - mean[cell_of_row]
+    ss = np.bincount(cell_of_row, weights=dev * dev, minlength=cell_keys.size)
+    names = np.asarray(names, dtype=object)
+    return _CrossCells(names[cell_keys // len(names)], names[cell_keys % len(names)], n, mean, ss)
 
 
-def _build_cells(rows: pd.DataFrame, model_units: list[str], cons: Mapping[str, Score]) -> _model.Cells | None:
-    data = rows.loc[rows["ratee"].isin(model_units)]
-    if data.empty:
+def _build_cells(rows: _CrossCells, model_units: list[str], cons: Mapping[str, Score]) -> _model.Cells | None:
+    data = rows.where(np.isin(rows.ratee, np.asarray(model_units, dtype=object)))
+    if data.n.size == 0:
         return None
-    raters = tuple(sorted(set(data["rater"])))
+    raters = tuple(sorted(set(str(r) for r in data.rater)))
     ratees = tuple(model_units)
     r_idx = {r: i for i, r in enumerate(raters)}
     j_idx = {u: i for i, u in enumerate(ratees)}
     means = np.array([cons[u].mean for u in ratees], dtype=float)
     v = np.array([cons[u].se ** 2 for u in ratees], dtype=float)  # type: ignore[operator]
-    grouped = data.groupby(["rater", "ratee"], sort=True)["index"]
-    agg = grouped.agg(["count", "mean"]).reset_index()
-    dev = data["index"].to_numpy() - grouped.transform("mean").to_numpy()
-    rater = np.array([r_idx[r] for r in agg["rater"]], dtype=int)
-    ratee = np.array([j_idx[u] for u in agg["ratee"]], dtype=int)
-    ybar = agg["mean"].to_numpy(dtype=float)
+    rater = np.array([r_idx[r] for r in data.rater], dtype=int)
+    ratee = np.array([j_idx[u] for u in data.ratee], dtype=int)
     return _model.Cells(
         rater=rater,
         ratee=ratee,
-        n=agg["count"].to_numpy(dtype=float),
-        zbar=ybar - means[ratee],
-        ybar=ybar,
-        ss_within=float(np.sum(dev * dev)),
-        n_rows=int(len(data)),
+        n=data.n.copy(),
+        zbar=data.mean - means[ratee],
+        ybar=data.mean.copy(),
+        ss_within=float(np.sum(data.ss)),
+        n_rows=int(data.n.sum()),
         raters=raters,
         ratees=ratees,
         v=v,
@@ -345,6 +409,105 @@ def _unit_test(
     return _UnitTest(float(fit.beta[col]), math.sqrt(var), leniency, float(fit.beta[0]), unadjusted, disagree_p)
 
 
+def _fixed_for(ratees_of: Sequence[frozenset[int]], fixed_raters: frozenset[int], freed: set[int]) -> list[int]:
+    """Flagged auditing units that keep a fixed leniency: those that also scored a unit that is not free."""
+    return sorted(r for r in fixed_raters if ratees_of[r] - freed)
+
+
+def _unit_tests(
+    cells: _model.Cells,
+    freed: frozenset[int],
+    comps: _model.CrossedComponents,
+    fixed_raters: frozenset[int] = frozenset(),
+) -> list[_UnitTest | None]:
+    """Mean-shift test of every unit from one GLS fit of the base design and a rank-one update per unit.
+
+    Freeing unit j adds its cell indicator e_j to the base design.  By partitioned GLS, with P the base fit's
+    projection, d_j = e_j'P z / e_j'P e_j with variance 1/e_j'P e_j, and the other coefficients, P and the BLUPs
+    change by rank-one terms in P e_j.  Removing tau^2 from the unit's own block subtracts tau^2 e_j e_j', a term
+    inside the design's column space: it leaves the estimates, P and the BLUPs unchanged and lowers Var(d_j) by
+    exactly tau^2.  Units outside these conditions (a flagged auditing unit whose only unfreed unit is j, a column
+    aliased with the design) are refitted directly by `_unit_test`, which this reproduces otherwise.
+    """
+    n_ratees, n_raters = len(cells.ratees), len(cells.raters)
+    ratees_of = [frozenset(int(j) for j in cells.ratee[cells.rater == r]) for r in range(n_raters)]
+    freed_set = set(freed)
+    freed_list = sorted(freed_set)
+    fixed = _fixed_for(ratees_of, fixed_raters, freed_set)
+    x0 = _freed_design(cells, freed_list, fixed)
+    base = _model.crossed_base(cells, x0, comps.sigma2, comps.tau2 + cells.v, comps.lam2)
+    if base is None:
+        return [_unit_test(cells, j, freed, comps, fixed_raters) for j in range(n_ratees)]
+    fixed_cols = np.arange(len(fixed)) + 1 + len(freed_list)
+    fixed_pos = {r: k for k, r in enumerate(fixed)}
+    e = (cells.ratee[:, None] == np.arange(n_ratees)[None, :]).astype(float)
+    g = base.proj @ e  # P e_j, one column per unit
+    q = np.einsum("cj,cj->j", e, g)
+    scale = np.einsum("cj,cj->j", e, base.w @ e)
+    num = g.T @ cells.zbar
+    ae = base.a @ e
+    lam_z = comps.lam2 * (cells.rater[None, :] == np.arange(n_raters)[:, None]).astype(float)
+    blup = lam_z @ base.proj  # rater x cell: empirical-Bayes leniency of every rater as a map of zbar
+    blup_g = lam_z @ g
+    predicted0 = blup @ cells.zbar
+    out: list[_UnitTest | None] = []
+    chi_stat: list[float] = []
+    chi_df: list[int] = []
+    chi_at: list[int] = []
+    for j in range(n_ratees):
+        if len(freed_set | {j}) >= n_ratees:
+            out.append(None)  # every unit free: nothing left to anchor the campaign-wide offset
+            continue
+        aliased = j not in freed_set and not q[j] > 1e-8 * scale[j]
+        if aliased or _fixed_for(ratees_of, fixed_raters, freed_set | {j}) != fixed:
+            out.append(_unit_test(cells, j, freed, comps, fixed_raters))
+            continue
+        if j in freed_set:
+            col = 1 + freed_list.index(j)
+            d, var = float(base.beta[col]), float(base.cov[col, col]) - comps.tau2
+            gj, qj, shift = np.zeros(cells.n_cells), 1.0, np.zeros(len(base.beta))
+        else:
+            d, var = float(num[j] / q[j]), float(1.0 / q[j]) - comps.tau2
+            gj, qj, shift = g[:, j], float(q[j]), ae[:, j]
+        if not (math.isfinite(var) and var > 0):
+            out.append(None)
+            continue
+        beta = base.beta - shift * d
+        predicted = predicted0 - blup_g[:, j] * d if j not in freed_set else predicted0.copy()
+        for r, k in fixed_pos.items():
+            predicted[r] += beta[fixed_cols[k]]
+        mine = np.flatnonzero(cells.ratee == j)
+        mine_raters = cells.rater[mine]
+        leniency = {cells.raters[int(r)]: float(predicted[int(r)]) for r in mine_raters}
+        # An auditing unit that scored no other unit: its leniency can only be assumed typical.
+        unadjusted = tuple(sorted(cells.raters[int(r)] for r in set(mine_raters.tolist()) if ratees_of[r] == {j}))
+        if mine.size >= 2:
+            # Do the unit's auditors agree once their predicted leniency is removed?  Chi-square on the n-weighted
+            # deviations of the adjusted cell means, with their exact covariance under the model.
+            lin = blup[mine_raters] - np.outer(blup_g[mine_raters, j], gj) / qj
+            for i, r in enumerate(mine_raters):
+                if int(r) in fixed_pos:
+                    col_r = fixed_cols[fixed_pos[int(r)]]
+                    lin[i] += base.a[col_r] - ae[col_r, j] * gj / qj
+            h = -lin
+            h[np.arange(mine.size), mine] += 1.0
+            w = cells.n[mine] / cells.n[mine].sum()
+            op = h - np.outer(np.ones(mine.size), w @ h)
+            cov = op @ base.v @ op.T
+            dev = op @ cells.zbar
+            size = max(float(np.abs(cov).max()), 1e-300)
+            rank = int(np.linalg.matrix_rank(cov, tol=1e-9 * size))
+            if rank >= 1:
+                chi_stat.append(max(float(dev @ np.linalg.pinv(cov, rcond=1e-9, hermitian=True) @ dev), 0.0))
+                chi_df.append(rank)
+                chi_at.append(len(out))
+        out.append(_UnitTest(d, math.sqrt(var), leniency, float(beta[0]), unadjusted, None))
+    if chi_at:
+        for i, p in zip(chi_at, stats.chi2.sf(chi_stat, chi_df)):
+            out[i] = replace(out[i], disagree_p=float(p))  # type: ignore[arg-type]
+    return out
+
+
 @dataclass(frozen=True)
 class _Decision:
     status: str
@@ -412,20 +575,19 @@ def reconcile(
     cons = _consultant_scores(consultant, shares, notes, confidence)
     rows = _clean_cross(cross, notes)
     if units is None:
-        unit_list = sorted(set(cons) | set(rows["ratee"]))
+        unit_list = sorted(set(cons) | set(str(u) for u in rows.ratee))
     else:
         unit_list = list(dict.fromkeys(str(u) for u in units))
-        outside = ~rows["ratee"].isin(unit_list)
+        outside = ~np.isin(rows.ratee, np.asarray(unit_list, dtype=object))
         if outside.any():
-            notes.append(f"{int(outside.sum())} cross rows for units outside the campaign's unit list were ignored")
-            rows = rows.loc[~outside].reset_index(drop=True)
+            notes.append(f"{int(rows.n[outside].sum())} cross rows for units outside the campaign's unit list were "
+                         "ignored")
+            rows = rows.where(~outside)
         extra = sorted(set(cons) - set(unit_list))
         if extra:
             notes.append(f"consultant data for units outside the unit list were ignored: {', '.join(extra)}")
 
-    by_unit = {u: g["index"].to_numpy() for u, g in rows.groupby("ratee", sort=True)}
-    raters_by_row = {u: g["rater"].to_numpy() for u, g in rows.groupby("ratee", sort=True)}
-    raters_of = {u: tuple(sorted(set(g["rater"]))) for u, g in rows.groupby("ratee", sort=True)}
+    by_unit = {u: data for u in unit_list if (data := rows.unit(u)) is not None}
 
     pre: dict[str, str] = {}
     for u in unit_list:
@@ -444,6 +606,7 @@ def reconcile(
     model_units = [u for u in unit_list if u not in pre]
 
     cells = _build_cells(rows, model_units, cons) if model_units else None
+    counts = _rater_counts(rows)
     sigma2 = tau2 = lam2 = None
     tests: dict[str, _UnitTest] = {}
     decisions: dict[str, _Decision] = {}
@@ -478,20 +641,19 @@ def reconcile(
                                              comps.converged, comps.note)
             sigma2, tau2, lam2 = comps.sigma2, comps.tau2, comps.lam2
             tests = {}
-            for j, u in enumerate(cells.ratees):
-                result = _unit_test(cells, j, freed, comps, fixed_raters)
+            for u, result in zip(cells.ratees, _unit_tests(cells, freed, comps, fixed_raters)):
                 if result is None:
                     pre[u] = "model_failed"
                 else:
                     pre.pop(u, None)
                     tests[u] = result
-            decisions = _decide(tests, df_resid, margin, alpha, {u: len(v) for u, v in by_unit.items()})
+            decisions = _decide(tests, df_resid, margin, alpha, {u: v.size for u, v in by_unit.items()})
             flagged = frozenset(cells.ratees.index(u) for u, d in decisions.items() if d.status == "inconsistent")
             lenient = frozenset()
             if not no_leniency:
                 # Auditing units flagged by the fixed-effect leniency test keep their own (fixed) leniency in the
                 # next round, so the random leniency variance describes the typical auditors only.
-                flagged_raters, _, _, _ = _raters_and_offset(cells, flagged, sigma2, tau2, df_resid, alpha, rows)
+                flagged_raters, _, _, _ = _raters_and_offset(cells, flagged, sigma2, tau2, df_resid, alpha, counts)
                 lenient = frozenset(cells.raters.index(r.rater_unit) for r in flagged_raters
                                     if r.flagged and r.rater_unit in cells.raters)
                 if len(lenient) > len(cells.raters) - 2:
@@ -504,7 +666,7 @@ def reconcile(
         notes[:] = list(dict.fromkeys(notes))
 
     # Leniency, offset and adjusted cross from the model that frees the units judged inconsistent.
-    rater_results, offset, leniency_all, base = _raters_and_offset(cells, freed, sigma2, tau2, df_resid, alpha, rows)
+    rater_results, offset, leniency_all, base = _raters_and_offset(cells, freed, sigma2, tau2, df_resid, alpha, counts)
     if no_leniency and rater_results:
         rater_results = tuple(
             RaterResult(r.rater_unit, None, None, None, None, False, r.n, r.units_scored, "leniency not estimable")
@@ -515,9 +677,8 @@ def reconcile(
     results: list[UnitResult] = []
     for u in unit_list:
         results.append(
-            _unit_result(u, cons.get(u), by_unit.get(u), raters_of.get(u, ()), pre.get(u), tests.get(u),
-                         decisions.get(u), margin, n_tested, no_leniency, leniency_all, base, sigma2, confidence,
-                         df_resid, raters_by_row.get(u))
+            _unit_result(u, cons.get(u), by_unit.get(u), pre.get(u), tests.get(u), decisions.get(u), margin,
+                         n_tested, no_leniency, leniency_all, base, sigma2, confidence, df_resid)
         )
     results = _rank(results)
     return Reconciliation(
@@ -541,8 +702,18 @@ class _Base:
     cov_functional: object  # callable(rater_weights: Mapping[str, float]) -> variance of sum w_r L_r + offset
 
 
-def _raters_and_offset(cells, freed, sigma2, tau2, df, alpha, rows):  # type: ignore[no-untyped-def]
-    counts = rows.groupby("rater").agg(n=("index", "size"), units=("ratee", "nunique"))
+def _rater_counts(rows: _CrossCells) -> tuple[dict[str, int], dict[str, int]]:
+    """Interviews and scored units per auditing unit."""
+    n: dict[str, int] = {}
+    k: dict[str, int] = {}
+    for r, m in zip(rows.rater, rows.n):
+        n[str(r)] = n.get(str(r), 0) + int(m)
+        k[str(r)] = k.get(str(r), 0) + 1
+    return n, k
+
+
+def _raters_and_offset(cells, freed, sigma2, tau2, df, alpha, counts):  # type: ignore[no-untyped-def]
+    n_of, k_of = counts
     empty_offset = Offset(None, None, None, None, None)
     leniency: dict[str, float] = {}
     base = None
@@ -580,13 +751,12 @@ def _raters_and_offset(cells, freed, sigma2, tau2, df, alpha, rows):  # type: ig
 
         base = _Base(est, variance_of)
         del beta
-    raters = sorted(counts.index)
+    raters = sorted(n_of)
     testable = [r for r in raters if r in estimates and estimates[r][1] > 0]
     t_abs = np.array([abs(estimates[r][0]) / estimates[r][1] for r in testable], dtype=float)
     p_of = dict(zip(testable, (float(p) for p in 2 * stats.t.sf(t_abs, df)))) if testable else {}
     p_raw = [p_of.get(r) for r in raters]
     bh = benjamini_hochberg(p_raw, alpha)
-    n_of, k_of = counts["n"].to_dict(), counts["units"].to_dict()
     out = []
     for r, p, p_adj in zip(raters, p_raw, bh.p_adjusted):
         value = estimates.get(r)
@@ -604,17 +774,12 @@ def _t_quantile(q: float, df: float) -> float:
     return float(stats.t.ppf(q, df))
 
 
-def _adjusted_mean(values: np.ndarray, unit_raters: np.ndarray, leniency: Mapping[str, float]) -> float:
-    """Mean cross index of a unit after removing each respondent's auditing unit's leniency."""
-    lens = np.array([leniency[r] for r in unit_raters], dtype=float)
-    return float(np.mean(values - lens))
-
-
-def _unit_result(u, score, values, raters, pre, test, decision, margin, n_tested, no_leniency, leniency_all, base,
-                 sigma2, confidence, df, unit_raters):  # type: ignore[no-untyped-def]
+def _unit_result(u, score, data, pre, test, decision, margin, n_tested, no_leniency, leniency_all, base, sigma2,
+                 confidence, df):  # type: ignore[no-untyped-def]
     score = score or Score(0, None, None, None, None, None)
-    cross_n = 0 if values is None else int(values.size)
-    cross_score = None if not cross_n else float(values.mean())
+    raters = () if data is None else data.raters
+    cross_n = 0 if data is None else data.size
+    cross_score = None if not cross_n else data.score()
     z = _t_quantile(0.5 + confidence / 2, df)
     facts = dict(margin=margin, n_units_tested=n_tested, n_raters=len(raters), consultant_n=score.n, cross_n=cross_n,
                  no_leniency_model=no_leniency and pre is None)
@@ -627,9 +792,8 @@ def _unit_result(u, score, values, raters, pre, test, decision, margin, n_tested
         code = pre or "model_failed"
         # A cross-only estimate on the consultant scale when the auditors' leniency is known.
         if cross_n and base is not None and all(r in leniency_all for r in raters):
-            adjusted = _adjusted_mean(values, unit_raters, leniency_all)
-            names, counts = np.unique(unit_raters, return_counts=True)
-            weights = {str(r): c / cross_n for r, c in zip(names, counts)}
+            adjusted = data.adjusted(leniency_all)
+            weights = {r: float(m) / cross_n for r, m in zip(data.raters, data.n)}
             var_l = base.cov_functional(weights)
             if var_l is not None and sigma2 is not None:
                 x = adjusted - base.offset
@@ -646,7 +810,7 @@ def _unit_result(u, score, values, raters, pre, test, decision, margin, n_tested
         d_low, d_high = diff - z * se, diff + z * se
         p = float(2 * stats.t.sf(abs(diff) / se, df))
         p_adj, p_eq = decision.p_adjusted, decision.p_equivalence
-        adjusted = _adjusted_mean(values, unit_raters, test.leniency)
+        adjusted = data.adjusted(test.leniency)
         if len(raters) >= 2 and test.disagree_p is not None:
             disagree = test.disagree_p < 0.05
         if status == "inconsistent":
@@ -699,8 +863,6 @@ def _rank(results: list[UnitResult]) -> list[UnitResult]:
     scored = sorted((r for r in results if r.reconciled_score is not None),
                     key=lambda r: (-r.reconciled_score, r.unit_code))  # type: ignore[operator]
     ranks = {r.unit_code: i + 1 for i, r in enumerate(scored)}
-    from dataclasses import replace
-
     return [replace(r, rank=ranks.get(r.unit_code)) for r in results]
 
 

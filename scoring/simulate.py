@@ -293,8 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scoring.simulate", description=__doc__)
     parser.add_argument("--replicates", type=int, default=200, help="campaigns per scenario (default 200)")
     parser.add_argument("--seed", type=int, default=2017, help="random seed (default 2017)")
-    parser.add_argument("--scenario", choices=[*SCENARIOS, "base", "design", "all"], default="all",
-                        help="one scenario, 'base' (planted, lenient, inconsistent, null), 'design' (the k=2 "
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "base", "design", "all"], default=["all"], nargs="+",
+                        help="one or more scenarios, 'base' (planted, lenient, inconsistent, null), 'design' (the k=2 "
                              "per-unit, per-assignment and k=3 variants of planted and inconsistent) or 'all' "
                              "(default)")
     parser.add_argument("--raters-per-unit", type=int, default=None, help="override auditing units per unit")
@@ -317,14 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"budget {budget} cross interviews per unit, {args.replicates} campaigns per design:\n")
             print(advice.table() + "\n")
         return 0
-    if args.scenario == "all":
-        names = list(dict.fromkeys([*BASE_SCENARIOS, *DESIGN_SCENARIOS]))
-    elif args.scenario == "base":
-        names = list(BASE_SCENARIOS)
-    elif args.scenario == "design":
-        names = list(DESIGN_SCENARIOS)
-    else:
-        names = [args.scenario]
+    groups = {"all": [*BASE_SCENARIOS, *DESIGN_SCENARIOS], "base": BASE_SCENARIOS, "design": DESIGN_SCENARIOS}
+    names = list(dict.fromkeys(n for choice in args.scenario for n in groups.get(choice, [choice])))
     rows, designs = [], []
     for name in names:
         scenario = SCENARIOS[name]

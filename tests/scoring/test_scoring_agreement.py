@@ -110,6 +110,45 @@ def test_cronbach_alpha_published_examples(cov, published):
     assert cronbach_alpha(_data_with_covariance(cov)).alpha == pytest.approx(published, abs=5e-5)
 
 
+# Denis, D. J., "Applied Univariate, Bivariate, and Multivariate Statistics" (Wiley), section on Cronbach's alpha:
+# a five-item test taken by ten people, with the SPSS RELIABILITY output printed beside the raw scores.
+DENIS_ITEMS = np.array([
+    [10, 12, 15, 11, 12],
+    [12, 18, 12, 12, 1],
+    [8, 16, 14, 14, 4],
+    [6, 8, 16, 8, 6],
+    [4, 7, 8, 7, 5],
+    [6, 6, 3, 7, 3],
+    [3, 4, 6, 5, 8],
+    [7, 3, 7, 9, 9],
+    [8, 9, 4, 10, 10],
+    [9, 5, 6, 11, 12],
+], dtype=float)
+
+
+def test_cronbach_alpha_textbook_example():
+    """Denis's printed output: alpha 0.633, alpha on standardized items 0.691, item SDs, item 1 deleted.
+
+    Source: D. J. Denis, Applied Univariate, Bivariate, and Multivariate Statistics (Wiley), the Cronbach's alpha
+    example with SPSS tables "Reliability Statistics" (0.633, 0.691, 5 items), "Item Statistics" (SDs 2.71006,
+    5.05085, 4.74810, 2.71621, 3.80058) and "Item-Total Statistics" (item 1 deleted: scale mean 34.3000, scale
+    variance 108.900).  The book prints no confidence interval for this example.
+    """
+    res = cronbach_alpha(DENIS_ITEMS)
+    assert (res.n, res.k) == (10, 5)
+    assert round(res.alpha, 3) == 0.633
+    standardized = (DENIS_ITEMS - DENIS_ITEMS.mean(axis=0)) / DENIS_ITEMS.std(axis=0, ddof=1)
+    assert round(cronbach_alpha(standardized).alpha, 3) == 0.691
+    # The transcription of the data matches the book's item statistics and its item-deleted scale statistics.
+    assert DENIS_ITEMS.std(axis=0, ddof=1) == pytest.approx([2.71006, 5.05085, 4.74810, 2.71621, 3.80058], abs=5e-6)
+    rest = DENIS_ITEMS[:, 1:].sum(axis=1)
+    assert rest.mean() == pytest.approx(34.3) and rest.var(ddof=1) == pytest.approx(108.9)
+    # Feldt's interval (no printed value for these data): it contains alpha, and is the ICC(3,k) interval.
+    assert res.ci_low < res.alpha < res.ci_high
+    assert res.ci_low == pytest.approx(icc(DENIS_ITEMS, "ICC(3,k)").ci_low)
+    assert res.ci_high == pytest.approx(icc(DENIS_ITEMS, "ICC(3,k)").ci_high)
+
+
 def test_cronbach_alpha_equals_icc_3k_and_feldt_ci():
     # Alpha is the consistency ICC of the mean of k items (McGraw & Wong 1996): .91 on the Shrout-Fleiss data.
     res = cronbach_alpha(SHROUT_FLEISS)

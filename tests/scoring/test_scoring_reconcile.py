@@ -205,8 +205,8 @@ def test_reml_matches_statsmodels_mixedlm():
     camp = simulate_campaign(replace(SCENARIOS["planted"], consultant_n=100_000), np.random.default_rng(11))
     notes: list[str] = []
     cons = _consultant_scores(camp.consultant, None, notes, 0.95)
-    rows = _clean_cross(camp.cross, notes)
-    cells = _build_cells(rows, list(camp.units), cons)
+    cells = _build_cells(_clean_cross(camp.cross, notes), list(camp.units), cons)
+    rows = camp.cross
     cells = replace(cells, v=np.zeros_like(cells.v))  # MixedLM knows no consultant sampling error
     design = _model.build_design(cells)
     ours = _model.fit_variance_components(cells, design.x)

@@ -72,3 +72,9 @@ def test_cli_prints_table(capsys):
     out = capsys.readouterr().out
     assert out.startswith("| scenario |") and "| null | k=2, 30-60/unit | 1 |" in out
     assert "oracle recall" in out.splitlines()[0]
+
+
+def test_cli_runs_several_named_scenarios(capsys):
+    assert main(["--replicates", "1", "--scenario", "null", "lenient", "--seed", "5"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "k=2" in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| null", "| lenient"]
