@@ -6,10 +6,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+# The statistics work on small matrices (a campaign's cells): BLAS worker threads only add overhead
+# and, with several gunicorn workers per host, oversubscribe the cores. Set before numpy loads;
+# an explicit setting in the environment wins.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
-from . import config as config_module
-from .extensions import babel, csrf, db, limiter, login_manager, migrate, select_locale
+from flask import Flask  # noqa: E402
+
+from . import config as config_module  # noqa: E402
+from .extensions import babel, csrf, db, limiter, login_manager, migrate, select_locale  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
