@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import tomllib
+from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -38,6 +40,9 @@ class ItemSpec:
     text_vi: str
     text_en: str
 
+    def text(self, locale: str = "vi") -> str:
+        return self.text_en if locale == "en" else self.text_vi
+
 
 @dataclass(frozen=True)
 class DimensionSpec:
@@ -46,6 +51,9 @@ class DimensionSpec:
     title_vi: str
     title_en: str
     items: tuple[ItemSpec, ...]
+
+    def title(self, locale: str = "vi") -> str:
+        return self.title_en if locale == "en" else self.title_vi
 
 
 @dataclass(frozen=True)
@@ -240,11 +248,76 @@ def store_questionnaire(spec: QuestionnaireSpec) -> Questionnaire:
     return questionnaire
 
 
-def structure_of(questionnaire: Questionnaire) -> scoring.Structure:
-    """The questionnaire's dimensions, weights and items, as `scoring` needs them."""
-    return scoring.Structure(
+@dataclass(frozen=True)
+class QuestionnaireLayout:
+    """A stored questionnaire's pages and items as plain values, shared by every request of a process."""
+
+    id: int | None
+    checksum: str
+    version: int
+    scale_min: int
+    scale_max: int
+    dimensions: tuple[DimensionSpec, ...]
+    structure: scoring.Structure
+    item_codes: tuple[str, ...]
+
+
+#: Layouts by (questionnaire id, checksum). A questionnaire is immutable once stored, and a changed
+#: text is a new checksum, so an entry is never stale; the bound only keeps memory flat.
+LAYOUT_CACHE_SIZE = 32
+_layouts: OrderedDict[tuple[int, str], QuestionnaireLayout] = OrderedDict()
+_layouts_lock = threading.Lock()
+
+
+def _build_layout(questionnaire: Questionnaire) -> QuestionnaireLayout:
+    dimensions = tuple(
+        DimensionSpec(
+            d.code,
+            d.weight,
+            d.title_vi,
+            d.title_en,
+            tuple(ItemSpec(i.code, i.text_vi, i.text_en) for i in d.items),
+        )
+        for d in questionnaire.dimensions
+    )
+    structure = scoring.Structure(
         dimensions=tuple(
-            scoring.Dimension(code=d.code, weight=d.weight, items=tuple(i.code for i in d.items))
-            for d in questionnaire.dimensions
+            scoring.Dimension(code=d.code, weight=d.weight, items=tuple(i.code for i in d.items)) for d in dimensions
         )
     )
+    return QuestionnaireLayout(
+        id=questionnaire.id,
+        checksum=questionnaire.checksum,
+        version=questionnaire.version,
+        scale_min=questionnaire.scale_min,
+        scale_max=questionnaire.scale_max,
+        dimensions=dimensions,
+        structure=structure,
+        item_codes=tuple(i.code for d in dimensions for i in d.items),
+    )
+
+
+def layout_of(questionnaire: Questionnaire) -> QuestionnaireLayout:
+    """The questionnaire's layout, read from the database once per process and questionnaire version.
+
+    A questionnaire not yet stored, or with unsaved changes, is read afresh and not remembered.
+    """
+    if questionnaire.id is None or questionnaire.checksum is None or sa.inspect(questionnaire).modified:
+        return _build_layout(questionnaire)
+    key = (questionnaire.id, questionnaire.checksum)
+    with _layouts_lock:
+        layout = _layouts.get(key)
+        if layout is not None:
+            _layouts.move_to_end(key)
+            return layout
+    layout = _build_layout(questionnaire)
+    with _layouts_lock:
+        _layouts[key] = layout
+        while len(_layouts) > LAYOUT_CACHE_SIZE:
+            _layouts.popitem(last=False)
+    return layout
+
+
+def structure_of(questionnaire: Questionnaire) -> scoring.Structure:
+    """The questionnaire's dimensions, weights and items, as `scoring` needs them."""
+    return layout_of(questionnaire).structure

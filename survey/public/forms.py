@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, StringField
 from wtforms.validators import ValidationError
 
-from ..models import Dimension, Questionnaire
+from ..questionnaire import DimensionSpec, QuestionnaireLayout
 
 #: The value of the "Not applicable" radio; stored as null in the answers.
 NOT_APPLICABLE = "na"
@@ -85,7 +85,9 @@ class DimensionPageForm(FlaskForm):
         return chosen
 
 
-def make_page_form(questionnaire: Questionnaire, dimension: Dimension, locale: str) -> type[DimensionPageForm]:
+def make_page_form(
+    questionnaire: QuestionnaireLayout, dimension: DimensionSpec, locale: str
+) -> type[DimensionPageForm]:
     """Build the form class of one survey page from the dimension's items, in the customer's language."""
     low, high = questionnaire.scale_min, questionnaire.scale_max
     choices = [SelectChoice(str(value)) for value in range(low, high + 1)]

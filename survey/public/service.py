@@ -14,8 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import Channel, Dimension, Invitation, utcnow
-from ..services.invitations import InvitationUnavailable, find_invitation, hash_token
+from ..models import Channel, Invitation, utcnow
+from ..questionnaire import DimensionSpec, QuestionnaireLayout, layout_of
+from ..services.invitations import InvitationUnavailable, check_open, load_invitation
 from ..services.responses import DuplicateSubmission, submit_response
 
 
@@ -23,16 +24,21 @@ from ..services.responses import DuplicateSubmission, submit_response
 class SurveyProgress:
     """Where a customer is: the questionnaire's pages and the answers saved so far."""
 
-    pages: tuple[Dimension, ...]
+    layout: QuestionnaireLayout
     draft: Mapping[str, int | None]
     saved_page: int
+
+    @property
+    def pages(self) -> tuple[DimensionSpec, ...]:
+        """The questionnaire's dimensions, one per page."""
+        return self.layout.dimensions
 
     @property
     def total(self) -> int:
         """Number of question pages."""
         return len(self.pages)
 
-    def dimension(self, number: int) -> Dimension:
+    def dimension(self, number: int) -> DimensionSpec:
         """The dimension shown on page ``number`` (1-based)."""
         return self.pages[number - 1]
 
@@ -56,8 +62,8 @@ class SurveyProgress:
 
 def progress_of(invitation: Invitation, draft: Mapping[str, Any] | None = None) -> SurveyProgress:
     """The survey's pages and the invitation's draft (or the given draft)."""
-    pages = tuple(invitation.campaign.questionnaire.dimensions)
-    return SurveyProgress(pages, dict(draft if draft is not None else invitation.draft_answers or {}),
+    layout = layout_of(invitation.campaign.questionnaire)
+    return SurveyProgress(layout, dict(draft if draft is not None else invitation.draft_answers or {}),
                           invitation.draft_page)
 
 
@@ -121,10 +127,8 @@ def answered_invitation(token: str) -> Invitation | None:
 
     Raises InvitationUnavailable when the link is unknown, or expired or closed before it was answered.
     """
-    try:
-        find_invitation(token)
-    except InvitationUnavailable as unavailable:
-        if unavailable.reason != "used":
-            raise
-        return db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    invitation = load_invitation(token)
+    if invitation is not None and invitation.used_at is not None:
+        return invitation
+    check_open(invitation)
     return None

@@ -46,7 +46,7 @@ def page(token: str, number: int) -> ResponseReturnValue:
     if number > progress.first_incomplete:
         # Pages are answered in order; a link to a later page leads to the first unanswered one.
         return redirect(_page_url(token, progress.first_incomplete, progress.total))
-    form_class = make_page_form(invitation.campaign.questionnaire, progress.dimension(number), _locale())
+    form_class = make_page_form(progress.layout, progress.dimension(number), _locale())
     form = form_class(data=initial_data(progress.answers_on(number)) if request.method == "GET" else None)
     if request.method == "POST":
         if not form.validate_page():

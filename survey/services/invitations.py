@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
-from ..models import Campaign, CampaignStatus, CustomerGroup, Invitation, Unit, utcnow
+from ..models import Campaign, CampaignStatus, CustomerGroup, Invitation, Questionnaire, Unit, utcnow
 
 #: Tokens are URL-safe and long enough to be unguessable (about 128 bits).
 TOKEN_BYTES = 16
@@ -70,11 +71,29 @@ class InvitationUnavailable(Exception):
         self.reason = reason
 
 
+def load_invitation(token: str) -> Invitation | None:
+    """The invitation of a token, with its campaign, questionnaire and unit, in one statement (None if unknown)."""
+    if not token or len(token) > 100:
+        return None
+    return db.session.scalar(
+        sa.select(Invitation)
+        .where(Invitation.token_hash == hash_token(token))
+        .options(
+            joinedload(Invitation.campaign, innerjoin=True)
+            .joinedload(Campaign.questionnaire, innerjoin=True)
+            .defer(Questionnaire.source_text),
+            joinedload(Invitation.unit, innerjoin=True),
+        )
+    )
+
+
 def find_invitation(token: str) -> Invitation:
     """The open invitation for a token, or InvitationUnavailable saying why not (unknown, expired, used, closed)."""
-    if not token or len(token) > 100:
-        raise InvitationUnavailable(404, "unknown")
-    invitation = db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    return check_open(load_invitation(token))
+
+
+def check_open(invitation: Invitation | None) -> Invitation:
+    """The invitation if it can still be answered, or InvitationUnavailable saying why not."""
     if invitation is None:
         raise InvitationUnavailable(404, "unknown")
     if invitation.used_at is not None:

@@ -28,7 +28,7 @@ from ..models import (
     User,
     utcnow,
 )
-from ..questionnaire import structure_of
+from ..questionnaire import layout_of, structure_of
 from . import audit
 
 
@@ -58,11 +58,12 @@ def clean_answers(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> d
     """Check answers against the questionnaire: every item present, each a whole number on the scale or None."""
     errors: dict[str, str] = {}
     cleaned: dict[str, int | None] = {}
-    known = {item.code for item in questionnaire.items}
+    items = [item for dimension in layout_of(questionnaire).dimensions for item in dimension.items]
+    known = {item.code for item in items}
     for code in answers:
         if code not in known:
             errors[str(code)[:60]] = "not an item of this questionnaire"
-    for item in questionnaire.items:
+    for item in items:
         value = answers.get(item.code)
         if value is None or value == "":
             cleaned[item.code] = None
@@ -145,20 +146,20 @@ def submit_response(
         assignment_id=assignment.id if assignment is not None else None,
         created_by_id=user.id if user is not None else None,
     )
+    # No savepoint: on any failure below the whole transaction is rolled back anyway.
     try:
-        with db.session.begin_nested():
-            db.session.add(response)
-            if invitation is not None:
-                # The conditional update and the unique invitation_id make the link single-use, even under races.
-                used = db.session.execute(
-                    sa.update(Invitation)
-                    .where(Invitation.id == invitation.id, Invitation.used_at.is_(None))
-                    .values(used_at=utcnow(), draft_answers=None)
-                    .execution_options(synchronize_session=False)
-                )
-                if used.rowcount != 1:
-                    raise DuplicateSubmission(None)
-            db.session.flush()
+        db.session.add(response)
+        if invitation is not None:
+            # The conditional update and the unique invitation_id make the link single-use, even under races.
+            used = db.session.execute(
+                sa.update(Invitation)
+                .where(Invitation.id == invitation.id, Invitation.used_at.is_(None))
+                .values(used_at=utcnow(), draft_answers=None)
+                .execution_options(synchronize_session=False)
+            )
+            if used.rowcount != 1:
+                raise DuplicateSubmission(None)
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise DuplicateSubmission(_existing(campaign, idempotency_key, invitation)) from None

@@ -1,0 +1,110 @@
+"""What a survey request costs: the statements it sends, and the questionnaire layout kept between requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from survey import questionnaire as questionnaire_module
+from survey.extensions import db
+from survey.models import Campaign, Dimension, Questionnaire
+from survey.questionnaire import layout_of
+
+from .conftest import PAGES, answer_page, csrf_from, form_values, full_answers, page_answers
+
+#: Most statements a request may send. A page reads its invitation with campaign, questionnaire
+#: and unit in one statement; the questionnaire's dimensions and items come from the per-process
+#: layout. A page POST adds the row lock and the draft update; the submission the response, the
+#: link's update and the audit event (with its chain lock and the previous hash on PostgreSQL).
+MAX_STATEMENTS = {"intro GET": 1, "page GET": 1, "page POST": 3, "submit POST": 7, "thanks GET": 1}
+
+
+@contextmanager
+def counted() -> Iterator[list[str]]:
+    """The SQL statements sent to the database while the block runs (transaction control excluded)."""
+    statements: list[str] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if statement.split(None, 1)[0].upper() not in {"BEGIN", "COMMIT", "ROLLBACK"}:
+            statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", remember)
+
+
+def test_survey_requests_send_a_bounded_number_of_statements(client, link):
+    answers = full_answers()
+    client.get(link.page_url(1))  # the first request of the process reads the questionnaire's layout
+    sent: dict[str, list[int]] = {kind: [] for kind in MAX_STATEMENTS}
+    with counted() as statements:
+        client.get(link.url)
+    sent["intro GET"].append(len(statements))
+    for number in range(1, len(PAGES) + 1):
+        with counted() as statements:
+            page = client.get(link.page_url(number))
+        assert page.status_code == 200
+        sent["page GET"].append(len(statements))
+        data = {"csrf_token": csrf_from(page.get_data(as_text=True)), "_action": "next",
+                **form_values(page_answers(answers, number))}
+        with counted() as statements:
+            reply = client.post(link.page_url(number), data=data)
+        assert reply.status_code == 303
+        sent["submit POST" if number == len(PAGES) else "page POST"].append(len(statements))
+    with counted() as statements:
+        thanks = client.get(f"{link.url}/thanks")
+    assert thanks.status_code == 200
+    sent["thanks GET"].append(len(statements))
+
+    too_many = {kind: counts for kind, counts in sent.items() if max(counts) > MAX_STATEMENTS[kind]}
+    assert not too_many, f"statements per request above {MAX_STATEMENTS}: {too_many}"
+    assert all(min(counts) >= 1 for counts in sent.values())  # the counter does see the requests
+
+
+def test_layout_is_read_once_and_matches_the_stored_questionnaire(link):
+    questionnaire = db.session.get(Campaign, link.campaign_id).questionnaire
+    first = layout_of(questionnaire)
+    assert [d.code for d in first.dimensions] == [code for code, _ in PAGES]
+    assert [[i.code for i in d.items] for d in first.dimensions] == [items for _, items in PAGES]
+    assert first.item_codes == tuple(code for _, items in PAGES for code in items)
+    db.session.expire_all()
+    with counted() as statements:
+        again = layout_of(db.session.get(Questionnaire, questionnaire.id))
+    assert again is first
+    assert len(statements) == 1  # the questionnaire row itself; no dimension or item query
+
+
+def test_a_changed_questionnaire_is_not_served_from_the_cache(client, link):
+    """Same questionnaire id with another text (an edited draft, or an id reused after a wipe): fresh pages."""
+    answer_page(client, link, 1, page_answers(full_answers(), 1))
+    assert "<h1>Cung cấp điện</h1>" in client.get(link.page_url(1)).get_data(as_text=True)
+
+    questionnaire_id = db.session.get(Campaign, link.campaign_id).questionnaire_id
+    db.session.execute(
+        sa.update(Dimension)
+        .where(Dimension.questionnaire_id == questionnaire_id, Dimension.position == 0)
+        .values(title_vi="Chất lượng cấp điện")
+    )
+    db.session.execute(
+        sa.update(Questionnaire).where(Questionnaire.id == questionnaire_id).values(checksum="0" * 64)
+    )
+    db.session.commit()
+
+    html = client.get(link.page_url(1)).get_data(as_text=True)
+    assert "<h1>Chất lượng cấp điện</h1>" in html
+    assert "Cung cấp điện" not in html
+
+
+def test_the_layout_cache_stays_bounded(link, monkeypatch):
+    monkeypatch.setattr(questionnaire_module, "_layouts", type(questionnaire_module._layouts)())
+    monkeypatch.setattr(questionnaire_module, "LAYOUT_CACHE_SIZE", 2)
+    questionnaire = db.session.get(Campaign, link.campaign_id).questionnaire
+    for checksum in ("a" * 64, "b" * 64, "c" * 64):
+        questionnaire.checksum = checksum
+        db.session.commit()
+        layout_of(questionnaire)
+    assert list(questionnaire_module._layouts) == [(questionnaire.id, "b" * 64), (questionnaire.id, "c" * 64)]
