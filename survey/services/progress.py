@@ -322,7 +322,7 @@ def programmes_progress(campaign: Campaign, *, today: dt.date | None = None, loc
             sa.func.coalesce(consultant.c.imported, zero),
             sa.func.coalesce(invitations.c.issued, zero),
             sa.func.coalesce(invitations.c.used, zero),
-            sa.func.coalesce(CampaignUnitQuota.cross_quota, zero),
+            sa.func.coalesce(CampaignUnitQuota.cross_quota, assigned.c.quota, zero),
             sa.func.coalesce(cross.c.done, zero),
             sa.func.coalesce(assigned.c.quota, zero),
         )

@@ -52,9 +52,12 @@ class UnitQuota:
 
 
 def unit_quotas(campaign: Campaign, locale: str = "vi") -> list[UnitQuota]:
-    """Every unit with its quotas in the campaign (0 where none is set yet), in unit-code order."""
+    """Every unit with its quotas in the campaign, in unit-code order.
+
+    Where none is set yet, the consultant quota is 0 and the cross quota the sum of the unit's assignment quotas.
+    """
     per_ratee = (
-        sa.select(Assignment.ratee_unit_id, sa.func.count().label("n"))
+        sa.select(Assignment.ratee_unit_id, sa.func.count().label("n"), sa.func.sum(Assignment.quota).label("quota"))
         .where(Assignment.campaign_id == campaign.id)
         .group_by(Assignment.ratee_unit_id)
         .subquery()
@@ -65,7 +68,8 @@ def unit_quotas(campaign: Campaign, locale: str = "vi") -> list[UnitQuota]:
             Unit.code,
             Unit.name_en if locale == "en" else Unit.name_vi,
             sa.func.coalesce(CampaignUnitQuota.consultant_quota, 0),
-            sa.func.coalesce(CampaignUnitQuota.cross_quota, 0),
+            # Until HQ sets it, a unit's cross quota is what its assignments add up to.
+            sa.func.coalesce(CampaignUnitQuota.cross_quota, per_ratee.c.quota, 0),
             sa.func.coalesce(per_ratee.c.n, 0),
         )
         .outerjoin(
@@ -130,9 +134,11 @@ def save_quotas(campaign: Campaign, quotas: Mapping[int, tuple[int, int]], user:
     changes: list[tuple[Assignment, int]] = []
     for unit_id, (_consultant, cross) in sorted(quotas.items()):
         old = current.get(unit_id)
-        if old is not None and old.cross_quota == cross:
-            continue
         of_unit = assignments.get(unit_id, [])
+        # Spread a cross quota only when HQ changed it: quotas set on the assignments page stay as they are.
+        unchanged = old.cross_quota if old is not None else sum(assignment.quota for assignment in of_unit)
+        if cross == unchanged:
+            continue
         for assignment, share in zip(of_unit, split_quota(cross, len(of_unit)), strict=True):
             if share > MAX_QUOTA:
                 raise QuotaError(

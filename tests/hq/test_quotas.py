@@ -153,3 +153,20 @@ def test_bad_helper_values_are_explained(hq, make_campaign, query):
     make_campaign(code="2017", units=1)
     page = hq.get(f"/hq/campaigns/2017/quotas?{query}")
     assert page.status_code == 400 and 'class="field-error"' in page.text and "sample-size" not in page.text
+
+
+def test_saving_untouched_cross_quotas_keeps_the_assignments_quotas(hq, make_campaign):
+    campaign = make_campaign(code="2017", units=5)
+    assignments = create_assignments(campaign, 2, 30, seed=4)
+    first = assignments[0]
+    first.quota = 25  # changed on the assignments page
+    db.session.commit()
+    page = hq.get("/hq/campaigns/2017/quotas")
+    ratee = first.ratee_unit.code
+    assert re.search(f'name="cross-{ratee}"[^>]* value="55"', page.text)
+    codes = [u.code for u in units()]
+    values = {code: (380, 55 if code == ratee else 60) for code in codes}
+    assert hq.post("/hq/campaigns/2017/quotas", quota_fields(values)).status_code == 303
+    db.session.expire_all()
+    assert sorted(db.session.scalars(sa.select(Assignment.quota))) == [25] + [30] * 9
+    assert [e for e in events("assignment") if e.action == "edit"] == []
