@@ -241,6 +241,25 @@ class Campaign(db.Model):
         return self.name_en if locale == "en" else self.name_vi
 
 
+class CampaignUnitQuota(db.Model):
+    """A unit's interviews to collect in a campaign: by the consultant, and by the auditing units together."""
+
+    __tablename__ = "campaign_unit_quota"
+    __table_args__ = (
+        sa.CheckConstraint("consultant_quota >= 0", name="consultant_quota_non_negative"),
+        sa.CheckConstraint("cross_quota >= 0", name="cross_quota_non_negative"),
+    )
+
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("unit.id"), primary_key=True)
+    #: Responses the consultant programme must collect in the unit (web answers and imported interviews).
+    consultant_quota: Mapped[int] = mapped_column(default=0)
+    #: Cross interviews of the unit, spread over the assignments that score it.
+    cross_quota: Mapped[int] = mapped_column(default=0)
+
+    unit: Mapped[Unit] = relationship()
+
+
 class Invitation(db.Model):
     """A customer's personal single-use survey link; only the token's hash is stored."""
 

@@ -18,4 +18,4 @@ def hq_only() -> None:
     authorize(Action.HQ_PAGES)
 
 
-from . import assignments, campaigns, progress, review  # noqa: E402,F401  (register the routes on bp)
+from . import assignments, campaigns, imports, progress, review, setup  # noqa: E402,F401  (register the routes on bp)

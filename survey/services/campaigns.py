@@ -9,7 +9,7 @@ import re
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import Campaign, CampaignStatus, User
+from ..models import Campaign, CampaignStatus, Response, Source, User
 from ..questionnaire import (
     QuestionnaireError,
     QuestionnaireSpec,
@@ -46,6 +46,7 @@ def create_campaign(
     household_share: float | None = None,
     status: CampaignStatus = CampaignStatus.OPEN,
     previous_campaign: Campaign | None = None,
+    web_source: Source = Source.CONSULTANT,
     user: User | None = None,
     actor: str | None = None,
     commit: bool = True,
@@ -97,6 +98,7 @@ def create_campaign(
         household_share=None if household_share is None else float(household_share),
         status=status,
         previous_campaign=previous_campaign,
+        web_source=web_source,
     )
     db.session.add(campaign)
     db.session.flush()
@@ -120,7 +122,92 @@ def campaign_snapshot(campaign: Campaign) -> dict[str, object]:
         "household_share": campaign.household_share,
         "status": str(campaign.status),
         "previous_campaign": campaign.previous_campaign.code if campaign.previous_campaign else None,
+        "web_source": str(campaign.web_source),
     }
+
+
+def has_responses(campaign: Campaign) -> bool:
+    """True once the campaign holds any response: from then on its questionnaire is fixed."""
+    return bool(db.session.scalar(sa.select(sa.exists().where(Response.campaign_id == campaign.id))))
+
+
+def update_campaign(
+    campaign: Campaign,
+    *,
+    name_vi: str,
+    name_en: str,
+    target: float,
+    margin: float,
+    starts_on: dt.date | None,
+    ends_on: dt.date | None,
+    status: CampaignStatus,
+    previous_campaign: Campaign | None,
+    household_share: float | None,
+    questionnaire: QuestionnaireSpec | None = None,
+    user: User | None = None,
+) -> Campaign:
+    """Change a campaign's settings (and its questionnaire while it has no response), audit the change; commit.
+
+    Raises CampaignError (nothing changed) for the same bad values as create_campaign, a previous
+    campaign that is the campaign itself or comes after it, or a new questionnaire once responses exist.
+    """
+    scale = questionnaire or campaign.questionnaire
+    if not _finite(target) or not scale.scale_min <= target <= scale.scale_max:
+        raise CampaignError(f"target {target} is outside the questionnaire's scale {scale.scale_min}–{scale.scale_max}")
+    if not _finite(margin) or not 0 < margin < scale.scale_max - scale.scale_min:
+        raise CampaignError(f"margin {margin} must be a positive number of points smaller than the scale")
+    if starts_on is not None and ends_on is not None and ends_on < starts_on:
+        raise CampaignError(f"the campaign ends ({ends_on}) before it starts ({starts_on})")
+    if household_share is not None and (not _finite(household_share) or not 0 <= household_share <= 1):
+        raise CampaignError(f"household share {household_share} must be between 0 and 1 (e.g. 0.85)")
+    for field, value in (("name-vi", name_vi), ("name-en", name_en)):
+        if not (value or "").strip() or len(value.strip()) > 200:
+            raise CampaignError(f"{field} must be 1–200 characters")
+    if previous_campaign is not None and _follows(previous_campaign, campaign):
+        raise CampaignError(f"campaign {previous_campaign.code} cannot come before {campaign.code}: it follows it")
+    stored = None
+    if questionnaire is not None and questionnaire.checksum != campaign.questionnaire.checksum:
+        if has_responses(campaign):
+            raise CampaignError("the campaign has responses: its questionnaire can no longer change")
+        try:
+            stored = store_questionnaire(questionnaire)
+        except QuestionnaireError as exc:
+            raise CampaignError(f"questionnaire {exc}") from None
+    before = campaign_snapshot(campaign)
+    campaign.name_vi, campaign.name_en = name_vi.strip(), name_en.strip()
+    campaign.target_score, campaign.margin = float(target), float(margin)
+    campaign.starts_on, campaign.ends_on = starts_on, ends_on
+    campaign.status = status
+    campaign.previous_campaign = previous_campaign
+    campaign.household_share = None if household_share is None else float(household_share)
+    if stored is not None:
+        campaign.questionnaire = stored
+    db.session.flush()
+    after = campaign_snapshot(campaign)
+    changed = {key for key in after if after[key] != before[key]}
+    if changed:
+        audit.record(
+            "edit",
+            "campaign",
+            campaign.code,
+            before={key: before[key] for key in sorted(changed)},
+            after={key: after[key] for key in sorted(changed)},
+            user=user,
+        )
+    db.session.commit()
+    return campaign
+
+
+def _follows(candidate: Campaign, campaign: Campaign) -> bool:
+    """True when ``candidate`` is ``campaign`` or has it somewhere in its chain of previous campaigns."""
+    seen: set[int] = set()
+    current: Campaign | None = candidate
+    while current is not None and current.id not in seen:
+        if current.id == campaign.id:
+            return True
+        seen.add(current.id)
+        current = current.previous_campaign
+    return False
 
 
 def _finite(value: float) -> bool:

@@ -14,7 +14,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
-from ..models import Assignment, AssignmentStatus, Campaign, ReviewState, Response, Source, Unit
+from ..models import (
+    Assignment,
+    AssignmentStatus,
+    Campaign,
+    CampaignUnitQuota,
+    Channel,
+    Invitation,
+    ReviewState,
+    Response,
+    Source,
+    Unit,
+)
 
 #: Due dates are days in Vietnam.
 LOCAL_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -197,6 +208,160 @@ def _by_unit(per: sa.Subquery, unit_column: sa.ColumnElement[int], locale: str) 
         UnitProgress(code, name, int(n), int(quota or 0), int(entered or 0), int(late_n or 0), int(empty_n or 0))
         for code, name, n, quota, entered, late_n, empty_n in rows
     ]
+
+
+@dataclass(frozen=True)
+class ProgrammeCount:
+    """One programme's responses in a unit against the unit's quota; ``expected`` is what the calendar asks by now."""
+
+    quota: int
+    done: int
+    expected: int
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.quota == 0 else min(100, round(100 * self.done / self.quota))
+
+    @property
+    def behind(self) -> bool:
+        return self.done < self.expected
+
+
+@dataclass(frozen=True)
+class UnitProgrammes:
+    """A unit's progress in both programmes: consultant (web answers and imported interviews) and cross."""
+
+    unit_code: str
+    unit_name: str
+    consultant: ProgrammeCount
+    web: int
+    imported: int
+    invitations: int
+    invitations_used: int
+    cross: ProgrammeCount
+    #: Sum of the quotas of the assignments scoring the unit.
+    assignment_quota: int
+
+    @property
+    def behind(self) -> bool:
+        return self.consultant.behind or self.cross.behind
+
+
+@dataclass(frozen=True)
+class ProgrammesProgress:
+    """Both programmes per unit (units behind first) and the share of the campaign period elapsed."""
+
+    units: list[UnitProgrammes]
+    #: 0–1, or None when the campaign has no dates (then the whole quota is expected).
+    elapsed: float | None
+    consultant: ProgrammeCount
+    cross: ProgrammeCount
+
+
+def elapsed_share(campaign: Campaign, today: dt.date) -> float | None:
+    """Share of the campaign period elapsed at the end of ``today`` (0–1); None without both dates."""
+    if campaign.starts_on is None or campaign.ends_on is None:
+        return None
+    days = (campaign.ends_on - campaign.starts_on).days + 1
+    done = (today - campaign.starts_on).days + 1
+    return min(1.0, max(0.0, done / days))
+
+
+def programmes_progress(campaign: Campaign, *, today: dt.date | None = None, locale: str = "vi") -> ProgrammesProgress:
+    """Per unit: consultant responses (web, imported) and invitations, cross interviews, each against its quota.
+
+    Counted in SQL with GROUP BY; a unit is behind when it has fewer responses than its quota
+    times the share of the period elapsed (the whole quota when the campaign has no dates).
+    """
+    elapsed = elapsed_share(campaign, today or local_today())
+    consultant = (
+        sa.select(
+            Response.unit_id,
+            sa.func.count().label("done"),
+            _count_where(Response.channel == Channel.WEB).label("web"),
+            _count_where(Response.channel == Channel.IMPORT).label("imported"),
+        )
+        .where(Response.campaign_id == campaign.id, Response.source == Source.CONSULTANT)
+        .group_by(Response.unit_id)
+        .subquery("consultant")
+    )
+    cross = (
+        sa.select(Response.unit_id, sa.func.count().label("done"))
+        .where(
+            Response.campaign_id == campaign.id,
+            Response.source == Source.CROSS,
+            Response.review_state != ReviewState.REJECTED,
+        )
+        .group_by(Response.unit_id)
+        .subquery("cross_done")
+    )
+    invitations = (
+        sa.select(
+            Invitation.unit_id,
+            sa.func.count().label("issued"),
+            sa.func.count(Invitation.used_at).label("used"),
+        )
+        .where(Invitation.campaign_id == campaign.id)
+        .group_by(Invitation.unit_id)
+        .subquery("invitations")
+    )
+    assigned = (
+        sa.select(Assignment.ratee_unit_id.label("unit_id"), sa.func.sum(Assignment.quota).label("quota"))
+        .where(Assignment.campaign_id == campaign.id)
+        .group_by(Assignment.ratee_unit_id)
+        .subquery("assigned")
+    )
+    zero = sa.literal(0)
+    rows = db.session.execute(
+        sa.select(
+            Unit.code,
+            _unit_name(Unit, locale),
+            sa.func.coalesce(CampaignUnitQuota.consultant_quota, zero),
+            sa.func.coalesce(consultant.c.done, zero),
+            sa.func.coalesce(consultant.c.web, zero),
+            sa.func.coalesce(consultant.c.imported, zero),
+            sa.func.coalesce(invitations.c.issued, zero),
+            sa.func.coalesce(invitations.c.used, zero),
+            sa.func.coalesce(CampaignUnitQuota.cross_quota, assigned.c.quota, zero),
+            sa.func.coalesce(cross.c.done, zero),
+            sa.func.coalesce(assigned.c.quota, zero),
+        )
+        .outerjoin(
+            CampaignUnitQuota,
+            sa.and_(CampaignUnitQuota.unit_id == Unit.id, CampaignUnitQuota.campaign_id == campaign.id),
+        )
+        .outerjoin(consultant, consultant.c.unit_id == Unit.id)
+        .outerjoin(cross, cross.c.unit_id == Unit.id)
+        .outerjoin(invitations, invitations.c.unit_id == Unit.id)
+        .outerjoin(assigned, assigned.c.unit_id == Unit.id)
+        .order_by(Unit.code)
+    ).all()
+
+    def count(quota: int, done: int) -> ProgrammeCount:
+        share = 1.0 if elapsed is None else elapsed
+        return ProgrammeCount(int(quota), int(done), int(quota * share))
+
+    units = [
+        UnitProgrammes(
+            unit_code=code,
+            unit_name=name,
+            consultant=count(c_quota, c_done),
+            web=int(web),
+            imported=int(imported),
+            invitations=int(issued),
+            invitations_used=int(used),
+            cross=count(x_quota, x_done),
+            assignment_quota=int(a_quota),
+        )
+        for code, name, c_quota, c_done, web, imported, issued, used, x_quota, x_done, a_quota in rows
+    ]
+    units.sort(key=lambda u: not u.behind)  # stable: behind first, each group in unit-code order
+    return ProgrammesProgress(
+        units=units,
+        elapsed=elapsed,
+        consultant=count(sum(u.consultant.quota for u in units), sum(u.consultant.done for u in units)),
+        cross=count(sum(u.cross.quota for u in units), sum(u.cross.done for u in units)),
+    )
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,11 @@ EXPECTED: dict[str, Access] = {
     "hq.review": Access(only(HQ)),
     "hq.review_detail": Access(only(HQ)),
     "hq.counting": Access(only(HQ)),
+    # HQ campaign set-up and data upload
+    "hq.new_campaign": Access(only(HQ)),
+    "hq.settings": Access(only(HQ)),
+    "hq.quotas": Access(only(HQ)),
+    "hq.import_file": Access(only(HQ)),
     # HQ reports (issue 5)
     "reports.page": Access(only(HQ)),
     "reports.download": Access(only(HQ)),
@@ -182,7 +187,9 @@ def test_every_route_with_every_role(second_app, walk_world, role):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("path", ["/hq/campaigns/no-such/progress", "/hq/campaigns/no-such/review/999999"])
+@pytest.mark.parametrize("path", ["/hq/campaigns/no-such/progress", "/hq/campaigns/no-such/review/999999",
+                                  "/hq/campaigns/no-such/settings", "/hq/campaigns/no-such/quotas",
+                                  "/hq/campaigns/no-such/import"])
 def test_hq_asks_the_policy_before_looking_anything_up(make_units, make_user, second_app, path):
     """An auditor gets 403 and an anonymous visitor the login page, whether or not the campaign exists."""
     from survey.models import Role

@@ -91,6 +91,24 @@ def test_paper_interview_upload_junk(world: World, signed_in: Any, data: st.Data
         assert row_counts()["response"] > counts["response"]
 
 
+@fuzz_settings(60)
+@given(data=st.data())
+def test_hq_consultant_upload_junk(world: World, signed_in: Any, data: st.DataObject) -> None:
+    FIGURES["fuzz: consultant CSV upload (HQ web page)"] += 1
+    header = ["unit_code", "respondent_id", "customer_group", *world.item_codes]
+    body = data.draw(mutated_csv(header, consultant_rows(world)))
+    name = data.draw(st.sampled_from(["tuvan.csv", "", "x.xlsx", "../../etc/passwd", "dữ liệu.csv"]))
+    kind = data.draw(st.sampled_from(["consultant", "cross", "", "other"]))
+    client, csrf = signed_in["hq"]
+    before, counts = fingerprint(), row_counts()
+    response = client.post(f"/hq/campaigns/{world.campaign.code}/import",
+                           data={"csrf_token": csrf, "kind": kind, "file": (io.BytesIO(body), name)},
+                           content_type="multipart/form-data")
+    check_refusal(response, before, f"upload {kind!r} {name!r} {body[:200]!r}")
+    if response.status_code == 303:
+        assert row_counts()["response"] > counts["response"]
+
+
 @fuzz_settings(150)
 @given(data=st.data())
 def test_units_file_junk(world: World, data: st.DataObject) -> None:

@@ -178,13 +178,27 @@ def _hq_forms(world: World) -> list[tuple[str, dict[str, Any]]]:
         (f"/hq/campaigns/{code}/review/{world.cross_response.id}",
          {"state": st.sampled_from(["received", "has_issues", "approved", "rejected"]), "comment": junk_text}),
         (f"/hq/campaigns/{code}/review/settings", {"count_only_approved": st.sampled_from(["y", "", "on"])}),
+        ("/hq/campaigns/new", {"code": st.uuids().map(lambda u: "fz-" + u.hex[:8]),
+                               "questionnaire": st.sampled_from(["default", "upload"]),
+                               "target": st.floats(0, 12).map(str), "margin": st.floats(-1, 2).map(str),
+                               "starts_on": st.dates().map(str), "ends_on": st.dates().map(str),
+                               "previous_campaign": st.sampled_from(["", code]),
+                               "web_source": st.sampled_from(["consultant", "cross"]),
+                               "household_share": st.floats(-1, 2).map(str)}),
+        (f"/hq/campaigns/{code}/settings", {"name_vi": st.just("Khảo sát 2017"), "name_en": st.just("Survey 2017"),
+                                            "status": st.sampled_from(["draft", "open"]),
+                                            "target": st.floats(0, 12).map(str), "margin": st.floats(-1, 2).map(str),
+                                            "starts_on": st.dates().map(str), "ends_on": st.dates().map(str),
+                                            "household_share": st.floats(-1, 2).map(str)}),
+        (f"/hq/campaigns/{code}/quotas", {f"{kind}-{unit.code}": st.integers(-2, 30000).map(str)
+                                          for unit in world.units for kind in ("consultant", "cross")}),
     ]
 
 
 @fuzz_settings(100)
 @given(data=st.data())
 def test_hq_forms_junk(world: World, signed_in: Any, data: st.DataObject) -> None:
-    FIGURES["fuzz: HQ forms (assignments, reopen, review, approve, counting)"] += 1
+    FIGURES["fuzz: HQ forms (assignments, reopen, review, approve, counting, campaign set-up, quotas)"] += 1
     url, fields = data.draw(st.sampled_from(_hq_forms(world)), label="form")
     values = data.draw(form_fields(fields), label="fields")
     client, csrf = signed_in["hq"]
