@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from . import config as config_module
-from .extensions import babel, csrf, db, limiter, login_manager, migrate, select_locale
+from .extensions import babel, csrf, db, limiter, login_manager, migrate, select_locale, tune_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,6 +44,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            tune_engine(engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     # Each area of the app keeps its own catalogue under translations/<area>/; Flask-Babel merges them.
