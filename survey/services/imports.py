@@ -35,11 +35,15 @@ from typing import Any, BinaryIO
 import numpy as np
 import sqlalchemy as sa
 from flask import current_app
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 import scoring
 
 from ..extensions import db
 from ..models import (
+    DIMENSION_COLUMNS,
+    MAX_DIMENSIONS,
     Assignment,
     AssignmentStatus,
     Campaign,
@@ -155,7 +159,7 @@ class ResponseBatch:
 INSERT_COLUMNS = (
     "campaign_id", "unit_id", "source", "channel", "customer_group", "respondent_id", "questionnaire_version",
     "answers", "respondent_index", "answered_dimensions", "idempotency_key", "invitation_id", "rater_unit_id",
-    "assignment_id", "review_state", "created_by_id", "created_at", "updated_at",
+    "assignment_id", "review_state", "created_by_id", "created_at", "updated_at", *DIMENSION_COLUMNS,
 )  # fmt: skip
 
 
@@ -166,6 +170,15 @@ def answers_json(answers: np.ndarray, codes: Sequence[str]) -> list[str]:
     tokens = np.array(["null", *(str(v) for v in range(0, 101))], dtype=object)
     positions = np.where(np.isnan(answers), 0, answers + 1).astype(np.intp)
     return [template % tuple(row) for row in tokens[positions].tolist()]
+
+
+def _dimension_columns(scores: np.ndarray) -> list[Iterable[float | None]]:
+    """The n × dimensions score matrix as MAX_DIMENSIONS column lists (None = not answered or no such dimension)."""
+    n, width = scores.shape
+    columns: list[Iterable[float | None]] = [
+        [None if value != value else value for value in scores[:, k].tolist()] for k in range(width)
+    ]
+    return columns + [repeat(None, n) for _ in range(MAX_DIMENSIONS - width)]
 
 
 def insert_responses(
@@ -213,40 +226,71 @@ def insert_responses(
         blank(batch.created_by_ids),
         repeat(now, n),
         repeat(now, n),
+        *_dimension_columns(indexed.dimension_scores),
     )
-    _write(list(zip(*columns, strict=True)), now)
+    _write(columns, now)
     return n - index.count(None)
 
 
-def _write(rows: list[tuple[Any, ...]], now: dt.datetime) -> None:
-    """Send prepared rows to the database in the current transaction, the fastest way each backend offers."""
+#: PostgreSQL types of INSERT_COLUMNS, for the binary COPY (no text formatting or parsing per value).
+COPY_TYPES = (
+    "int4", "int4", "varchar", "varchar", "varchar", "varchar", "int4",
+    "jsonb", "float8", "int4", "varchar", "int4", "int4",
+    "int4", "varchar", "int4", "timestamptz", "timestamptz", *("float8" for _ in DIMENSION_COLUMNS),
+)  # fmt: skip
+
+
+class _JsonbText(Dumper):
+    """Sends JSON text that is already built as a binary jsonb value (format version 1, then the text)."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: Any) -> bytes:
+        return b"\x01" + obj.encode("utf-8")
+
+
+def _write(columns: Sequence[Iterable[Any]], now: dt.datetime) -> None:
+    """Send prepared columns to the database in the current transaction, the fastest way each backend offers."""
     # Rows the session still holds (a new unit, an invitation) must reach the database before rows that refer to them.
     db.session.flush()
     connection = db.session.connection()
     dialect = connection.dialect
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        with cursor, cursor.copy(f"COPY response ({', '.join(INSERT_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
+        dbapi_connection = connection.connection.dbapi_connection
+        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+        # The answers arrive as JSON text; the dumper of the jsonb column passes them on as they are.
+        dumper = type("JsonbText", (_JsonbText,), {"oid": cursor.adapters.types["jsonb"].oid})
+        cursor.adapters.register_dumper(_PrebuiltJson, dumper)
+        statement = f"COPY response ({', '.join(INSERT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        with cursor, cursor.copy(statement) as copy:
+            copy.set_types(list(COPY_TYPES))
+            for row in zip(*columns, strict=True):
                 copy.write_row(row)
         return
     if dialect.name == "sqlite":
         # The timestamp goes through its column type once, so it is stored exactly as the ORM stores it.
         stamp = Response.__table__.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         stored_now = stamp(now) if stamp else now
-        position = INSERT_COLUMNS.index("created_at")
+        columns = list(columns)
+        for name in ("created_at", "updated_at"):
+            columns[INSERT_COLUMNS.index(name)] = repeat(stored_now)
         placeholders = ", ".join("?" for _ in INSERT_COLUMNS)
         connection.exec_driver_sql(
             f"INSERT INTO response ({', '.join(INSERT_COLUMNS)}) VALUES ({placeholders})",
-            [(*row[:position], stored_now, stored_now) for row in rows],
+            list(zip(*columns)),
         )
         return
     # Any other database: the portable (slower) way, through the column types.
     answers = INSERT_COLUMNS.index("answers")
     connection.execute(
         sa.insert(Response.__table__),
-        [{**dict(zip(INSERT_COLUMNS, row, strict=True)), "answers": json.loads(row[answers])} for row in rows],
+        [{**dict(zip(INSERT_COLUMNS, row, strict=True)), "answers": json.loads(row[answers])}
+         for row in zip(*columns, strict=True)],
     )
+
+
+class _PrebuiltJson(str):
+    """Never instantiated: registers the jsonb dumper under the jsonb type, which ``set_types`` looks up."""
 
 
 @dataclass(frozen=True)

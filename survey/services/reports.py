@@ -9,9 +9,7 @@ so a campaign's consultant rows are never loaded. Cross data are a few thousand
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
-import operator
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +23,7 @@ from sqlalchemy.orm import aliased
 import scoring
 
 from ..extensions import db
-from ..models import Campaign, CampaignStatus, Response, ReviewState, Source, Unit, User, utcnow
+from ..models import DIMENSION_COLUMNS, Campaign, CampaignStatus, Response, ReviewState, Source, Unit, User, utcnow
 from . import audit
 from .review import counted_cross_filter
 
@@ -278,25 +276,20 @@ def incomplete_counts(campaign: Campaign) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _dimension_expression(item_codes: tuple[str, ...]) -> sa.ColumnElement[float]:
-    """A respondent's dimension score in SQL: the mean of its answered items (NULL when none is answered)."""
-    values = [Response.answers[code].as_float() for code in item_codes]
-    total = functools.reduce(operator.add, [sa.func.coalesce(v, 0.0) for v in values])
-    answered = functools.reduce(operator.add, [sa.case((v.is_not(None), 1), else_=0) for v in values])
-    return total / sa.func.nullif(answered, 0)
-
-
 def dimension_scores(campaign: Campaign) -> DimensionScores:
-    """Mean dimension scores per unit and source, computed per respondent in SQL, over complete respondents.
+    """Mean dimension scores per unit and source, over complete respondents, from the stored dimension scores.
 
-    A respondent's dimension score is the mean of its answered items (DESIGN.md "Scores"); a unit's
-    dimension score is the mean of those over the respondents who answered the dimension.
+    A respondent's dimension score is the mean of its answered items (DESIGN.md "Scores"), stored
+    with the response in ``dimension_<position>`` (NULL when no item of the dimension is
+    answered); a unit's dimension score is the mean of those over the respondents who answered
+    the dimension, which is what SQL's AVG gives by skipping NULLs. One GROUP BY over float
+    columns: no JSON is parsed at report time, so a million responses take about a second.
     """
     dimensions = tuple(
         DimensionInfo(d.code, d.title_vi, d.title_en, tuple(i.code for i in d.items))
         for d in campaign.questionnaire.dimensions
     )
-    columns = [sa.func.avg(_dimension_expression(d.items)) for d in dimensions]
+    columns = [sa.func.avg(getattr(Response, DIMENSION_COLUMNS[k])) for k in range(len(dimensions))]
     statement = (
         sa.select(Unit.code, Response.source, sa.func.count(), *columns)
         .join(Unit, Unit.id == Response.unit_id)
