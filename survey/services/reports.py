@@ -468,46 +468,91 @@ def raw_item_codes(campaign: Campaign) -> list[str]:
     return [item.code for item in campaign.questionnaire.items]
 
 
-def raw_responses(campaign_id: int, items: list[str], filters: RawFilters) -> Iterator[list[Any]]:
+#: First characters that make a spreadsheet read text as a formula (survey.exports.FORMULA_STARTS).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe_text(column: Any) -> sa.ColumnElement[str]:
+    """A text column neutralised in SQL as survey.exports.neutralise does: a leading apostrophe before a formula."""
+    text = sa.type_coerce(column, sa.String)
+    return sa.case((sa.func.substr(text, 1, 1).in_(_FORMULA_STARTS), sa.literal("'") + text), else_=text)
+
+
+def raw_statement(campaign_id: int, items: list[str], filters: RawFilters, dialect: str) -> sa.Select[Any]:
+    """The raw export as one SELECT: RAW_COLUMNS then ``items``, every value already as the CSV cell needs it.
+
+    Why no cell can start a formula, so no per-cell check is needed in Python: the unit code and
+    the respondent id are neutralised in SQL (they are slugs and HMAC hex, but the guarantee
+    should not rest on that); source, channel, group and review state are the database-checked
+    enum values; the id, index and answers are numbers that are never negative (the index is
+    checked to lie in 0–100, and every write path accepts only whole numbers of the scale,
+    whose minimum is at least 0). On PostgreSQL the answers are read through a typed record
+    (numeric), so a value that is not a number could not be written out at all.
+    """
+    index = Response.__table__.c.respondent_index
+    if dialect == "postgresql":
+        # Python's repr of a float (the non-streamed export) writes 7.0 where PostgreSQL writes 7.
+        index_text: Any = sa.cast(index, sa.Text) + sa.case((index == sa.func.trunc(index), ".0"), else_="")
+        record = (
+            sa.func.jsonb_to_record(Response.__table__.c.answers)
+            .table_valued(*(sa.column(code, sa.Numeric) for code in items))
+            .render_derived(name="answer", with_types=True)
+        )
+        answers = [sa.cast(record.c[code], sa.Text) for code in items]
+    else:
+        index_text = index
+        record = None
+        answers = [sa.func.json_extract(Response.__table__.c.answers, f"$.{code}") for code in items]
+    statement = (
+        sa.select(
+            Response.__table__.c.id,
+            _safe_text(Unit.__table__.c.code),
+            sa.type_coerce(Response.__table__.c.source, sa.String),
+            sa.type_coerce(Response.__table__.c.channel, sa.String),
+            sa.type_coerce(Response.__table__.c.customer_group, sa.String),
+            _safe_text(Response.__table__.c.respondent_id),
+            sa.type_coerce(Response.__table__.c.review_state, sa.String),
+            index_text,
+            *answers,
+        )
+        .select_from(Response.__table__)
+        .join(Unit.__table__, Unit.__table__.c.id == Response.__table__.c.unit_id)
+    )
+    if record is not None:
+        statement = statement.join(record, sa.true())
+    statement = statement.where(Response.__table__.c.campaign_id == campaign_id).order_by(Response.__table__.c.id)
+    if filters.unit_code is not None:
+        statement = statement.where(Unit.__table__.c.code == filters.unit_code)
+    if filters.source is not None:
+        statement = statement.where(Response.__table__.c.source == Source(filters.source).value)
+    if filters.review_state is not None:
+        statement = statement.where(Response.__table__.c.review_state == ReviewState(filters.review_state).value)
+    return statement
+
+
+def raw_responses(campaign_id: int, items: list[str], filters: RawFilters) -> Iterator[Any]:
     """Yield a campaign's responses as rows (RAW_COLUMNS then ``items``), in batches from a server-side cursor.
 
     Takes plain values, not the Campaign row: a streamed response runs this after the view's
     database session has closed.
     """
-    statement = (
-        sa.select(
-            Response.id,
-            Unit.code,
-            Response.source,
-            Response.channel,
-            Response.customer_group,
-            Response.respondent_id,
-            Response.review_state,
-            Response.respondent_index,
-            Response.answers,
-        )
-        .join(Unit, Unit.id == Response.unit_id)
-        .where(Response.campaign_id == campaign_id)
-        .order_by(Response.id)
-        # yield_per streams from a server-side cursor on PostgreSQL, so memory stays flat.
-        .execution_options(yield_per=RAW_BATCH)
-    )
-    if filters.unit_code is not None:
-        statement = statement.where(Unit.code == filters.unit_code)
-    if filters.source is not None:
-        statement = statement.where(Response.source == Source(filters.source))
-    if filters.review_state is not None:
-        statement = statement.where(Response.review_state == ReviewState(filters.review_state))
-    for row in db.session.execute(statement):
-        answers = row.answers or {}
-        yield [
-            row.id,
-            row.code,
-            str(row.source),
-            str(row.channel),
-            str(row.customer_group),
-            row.respondent_id,
-            str(row.review_state),
-            finite(row.respondent_index),
-            *(answers.get(code) for code in items),
-        ]
+    statement = raw_statement(campaign_id, items, filters, db.session.get_bind().dialect.name)
+    # yield_per streams from a server-side cursor on PostgreSQL, so memory stays flat.
+    yield from db.session.execute(statement.execution_options(yield_per=RAW_BATCH))
+
+
+def raw_copy_blocks(campaign_id: int, items: list[str], filters: RawFilters) -> Iterator[bytes]:
+    """PostgreSQL: the export's CSV lines straight from ``COPY (SELECT …) TO STDOUT``, block by block.
+
+    The server formats every value; Python only forwards the bytes (CRLF endings, as the
+    non-streamed export writes them; no value holds a line break).
+    """
+    connection = db.session.connection()
+    statement = raw_statement(campaign_id, items, filters, "postgresql")
+    # The filters are checked values (parse_raw_filters), rendered as SQL literals: COPY takes no parameters.
+    query = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    connection.exec_driver_sql("SET LOCAL extra_float_digits = 1")  # shortest exact text, as Python's repr
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    with cursor, cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)") as copy:
+        for block in copy:
+            yield bytes(block).replace(b"\n", b"\r\n")
