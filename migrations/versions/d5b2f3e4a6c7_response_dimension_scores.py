@@ -12,8 +12,9 @@ answers, with the same function the application uses (``scoring.dimension_scores
 upgraded database gives the same report.
 
 The (campaign, source, unit) index is replaced by a covering index that also holds the
-customer group, review state and respondent index: the unique (campaign, source, unit,
-respondent) index already serves every look-up that started with those three columns.
+customer group, review state, respondent index and dimension scores, so the report's sums read
+the index alone: the unique (campaign, source, unit, respondent) index already serves every
+look-up that started with those three columns.
 """
 import json
 
@@ -41,7 +42,7 @@ def upgrade():
         batch_op.drop_index('ix_response_campaign_source_unit')
         batch_op.create_index(
             'ix_response_campaign_stats',
-            ['campaign_id', 'source', 'unit_id', 'customer_group', 'review_state', 'respondent_index'],
+            ['campaign_id', 'source', 'unit_id', 'customer_group', 'review_state', 'respondent_index', *COLUMNS],
             unique=False,
         )
     _backfill(op.get_bind())

@@ -15,7 +15,6 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import hashlib
 import hmac
 import io
 import json
@@ -368,16 +367,22 @@ def record_import(
 
 
 class Pseudonymiser:
-    """``responses.pseudonymise`` made fast for files: the keyed hash state is prepared once and copied."""
+    """``responses.pseudonymise`` made fast for files: the same keyed hash (HMAC-SHA256, first 40 hex digits).
+
+    ``hmac.digest`` runs the whole HMAC in OpenSSL in one call, about four times faster than
+    copying a prepared ``hmac.HMAC`` object per id; the value stored is the same.
+    """
 
     def __init__(self) -> None:
-        key = current_app.config["PSEUDONYM_KEY"].encode("utf-8")
-        self._base = hmac.new(key, digestmod=hashlib.sha256)
+        self._key = current_app.config["PSEUDONYM_KEY"].encode("utf-8")
 
     def __call__(self, respondent_id: str) -> str:
-        mac = self._base.copy()
-        mac.update(respondent_id.strip().encode("utf-8"))
-        return mac.hexdigest()[:40]
+        return hmac.digest(self._key, respondent_id.strip().encode("utf-8"), "sha256").hex()[:40]
+
+    def many(self, respondent_ids: Iterable[str]) -> list[str]:
+        """Pseudonymise ids that are already stripped (as the checker keeps them)."""
+        key, digest = self._key, hmac.digest
+        return [digest(key, raw.encode("utf-8"), "sha256").hex()[:40] for raw in respondent_ids]
 
 
 # --- Reading the file ------------------------------------------------------------------------------
@@ -468,15 +473,16 @@ def _reader(stream: BinaryIO) -> Iterator[Iterator[tuple[list[int], list[list[st
         lines: list[int] = []
         rows: list[list[str]] = []
         line = 1
-        header_sent = False
+        limit = 1  # the header alone first, then BATCH_SIZE records at a time
         try:
             for fields in reader:
-                if "".join(fields).strip():
+                # The first field decides for almost every record; only a record starting blank is joined.
+                if fields and (fields[0].strip() or "".join(fields).strip()):
                     lines.append(line)
                     rows.append(fields)
-                    if not header_sent or len(rows) >= BATCH_SIZE:
+                    if len(rows) >= limit:
                         yield lines, rows
-                        lines, rows, header_sent = [], [], True
+                        lines, rows, limit = [], [], BATCH_SIZE
                 line = reader.line_num + 1
         except UnicodeDecodeError:
             raise _Stop(_first_undecodable_line(stream, start)) from None
@@ -794,7 +800,7 @@ class _StoredCheck:
     def check(self, chunk: _Chunk) -> list[Problem]:
         found: list[Problem] = []
         if self.any_respondents and chunk.lines:
-            pseudonyms = list(map(self.pseudonymise, chunk.respondent_ids))
+            pseudonyms = self.pseudonymise.many(chunk.respondent_ids)
             stored = set(
                 db.session.execute(
                     sa.select(Response.unit_id, Response.respondent_id).where(
@@ -959,7 +965,7 @@ def _store_file(
                 yield ResponseBatch(
                     unit_ids=chunk.unit_ids,
                     customer_groups=chunk.groups,
-                    respondent_ids=list(map(pseudonymise, chunk.respondent_ids)),
+                    respondent_ids=pseudonymise.many(chunk.respondent_ids),
                     answers=chunk.answers,
                     rater_unit_ids=chunk.rater_unit_ids,
                     assignment_ids=chunk.assignment_ids,
