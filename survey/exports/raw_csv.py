@@ -9,11 +9,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from itertools import islice
 
 from ..extensions import db
 from ..models import Campaign
-from ..services.reports import RAW_BATCH, RAW_COLUMNS, RawFilters, raw_copy_blocks, raw_item_codes, raw_responses
+from ..services.reports import RAW_BATCH, RAW_COLUMNS, RawFilters, raw_copy_blocks, raw_item_codes, raw_response_batches
 from .csv_report import BOM, csv_lines
 
 
@@ -38,8 +37,7 @@ def _chunks(campaign_id: int, header: list[str], items: list[str], filters: RawF
     # Every cell is already what the CSV needs (raw_statement): numbers, None for blanks, safe text.
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    rows = raw_responses(campaign_id, items, filters)
-    while batch := list(islice(rows, RAW_BATCH)):
+    for batch in raw_response_batches(campaign_id, items, filters):
         writer.writerows(batch)
         yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
