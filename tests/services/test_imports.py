@@ -541,3 +541,27 @@ def test_file_pseudonymiser_gives_the_stored_pseudonym(app):
     bulk = imports.Pseudonymiser()
     assert bulk.many([raw.strip() for raw in ids]) == [bulk(raw) for raw in ids] == [pseudonymise(raw) for raw in ids]
     assert len({pseudonymise(raw) for raw in ids}) == len(ids)
+
+
+def test_large_import_refreshes_the_planner_statistics(make_campaign, tmp_path, monkeypatch, backend):
+    """On PostgreSQL a large import ends with ANALYZE, so the report right after it gets a good plan."""
+    monkeypatch.setattr(imports, "ANALYZE_ROWS", 20)
+    campaign = make_campaign(code="analyzed", units=3)
+    units = db.session.scalars(sa.select(Unit).order_by(Unit.id)).all()
+    rows = [(units[n % 3].code, f"A{n:03d}", "household", answers_row(campaign, n)) for n in range(25)]
+    analyzed = []
+
+    def remember(conn, cursor, statement, *args):
+        if "ANALYZE" in statement:
+            analyzed.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        assert import_consultant(campaign, write(tmp_path, consultant_csv(campaign, rows))).rows == 25
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", remember)
+    if backend == "postgresql":
+        assert analyzed == ["ANALYZE response"]
+        assert db.session.scalar(sa.text("SELECT reltuples FROM pg_class WHERE relname = 'response'")) == 25
+    else:
+        assert analyzed == []
