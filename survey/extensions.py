@@ -53,11 +53,12 @@ babel = Babel()
 #: two fsyncs; a 128 MiB page cache holds the response table's indexes during a million-row
 #: import, which otherwise rewrites the same pages from disk again and again (measured: twice as
 #: fast, bench/notes-data.md). The cache is an upper bound, filled only as pages are read.
+#: Temporary tables and sorts stay on disk (no temp_store=MEMORY): a sort of a million rows would
+#: otherwise sit in the worker's memory.
 SQLITE_FILE_PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA cache_size = -131072",
-    "PRAGMA temp_store = MEMORY",
 )
 
 

@@ -539,9 +539,15 @@ def raw_statement(campaign_id: int, items: list[str], filters: RawFilters, diale
         .select_from(Response.__table__)
         .join(Unit.__table__, Unit.__table__.c.id == Response.__table__.c.unit_id)
     )
+    campaign_column: Any = Response.__table__.c.campaign_id
     if record is not None:
         statement = statement.join(record, sa.true())
-    statement = statement.where(Response.__table__.c.campaign_id == campaign_id).order_by(Response.__table__.c.id)
+    else:
+        # SQLite would find the campaign's rows through an index and then sort a million of them
+        # by id in memory; an expression it cannot look up in an index makes it walk the table in
+        # id order instead, with nothing to sort (memory stays flat).
+        campaign_column = campaign_column + 0
+    statement = statement.where(campaign_column == campaign_id).order_by(Response.__table__.c.id)
     if filters.unit_code is not None:
         statement = statement.where(Unit.__table__.c.code == filters.unit_code)
     if filters.source is not None:
