@@ -211,7 +211,8 @@ def test_migration_backfills_stored_dimension_scores(database_url, tmp_path, mon
                                                    "response"])
                 t = metadata.tables
                 unit_id = connection.execute(t["unit"].insert().values(
-                    code="bac-giang", name_vi="Công ty Điện lực Bắc Giang", name_en="Bac Giang")).inserted_primary_key[0]
+                    code="bac-giang", name_vi="Công ty Điện lực Bắc Giang", name_en="Bac Giang")
+                ).inserted_primary_key[0]
                 q_id = connection.execute(t["questionnaire"].insert().values(
                     code="q", version=1, title_vi="Khảo sát", title_en="Survey", scale_min=1, scale_max=10,
                     source_text="", checksum="0" * 64, created_at=utcnow())).inserted_primary_key[0]
