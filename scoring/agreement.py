@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 __all__ = [
     "BlandAltman",
@@ -294,6 +293,9 @@ def benjamini_hochberg(p_values: object, alpha: float = 0.05) -> BHResult:
     rejected = [False] * len(raw)
     if idx:
         values = np.clip(np.array([raw[i] for i in idx], dtype=float), 0.0, 1.0)
+        # Imported here: statsmodels is large, and only a report needs it.
+        from statsmodels.stats.multitest import multipletests
+
         rej, p_adj, _, _ = multipletests(values, alpha=alpha, method="fdr_bh")
         for j, i in enumerate(idx):
             adjusted[i] = float(p_adj[j])

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from scipy import optimize
-from statsmodels.stats.power import TTestIndPower
 
 __all__ = ["sample_size_per_unit", "DesignRow", "DesignAdvice", "design_advice"]
 
@@ -24,6 +23,9 @@ def sample_size_per_unit(
     if difference <= 0 or sd <= 0 or not 0 < power < 1 or not 0 < alpha < 1:
         raise ValueError("difference and sd must be positive; power and alpha must lie between 0 and 1")
     effect = difference / sd
+    # Imported here: statsmodels is large, and only assignment planning needs it.
+    from statsmodels.stats.power import TTestIndPower
+
     analysis = TTestIndPower()
     if consultant_n is None:
         n = analysis.solve_power(effect_size=effect, nobs1=None, alpha=alpha, power=power, ratio=1.0)

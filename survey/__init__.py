@@ -15,7 +15,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 from flask import Flask  # noqa: E402
 
 from . import config as config_module  # noqa: E402
-from .extensions import babel, csrf, db, limiter, login_manager, migrate, select_locale  # noqa: E402
+from .extensions import babel, csrf, db, limiter, login_manager, migrate, select_locale, tune_engine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,6 +50,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            tune_engine(engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     # Each area of the app keeps its own catalogue under translations/<area>/; Flask-Babel merges them.

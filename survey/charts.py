@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import matplotlib
 import numpy as np
 from flask_babel import gettext as _
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 import scoring
 
 from .exports import number
 from .services.reports import CampaignReport, finite
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# matplotlib is imported where a chart is drawn, not here: a worker that only serves surveys and
+# logins never loads it (about 30 MB per worker).
 
 #: Everything a chart draws its text with; set explicitly so no system font is ever substituted.
 STYLE = {
@@ -53,6 +57,9 @@ def short_name(name: str) -> str:
 
 
 def _figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(figure)
     return figure
@@ -62,6 +69,8 @@ def render(draw: Callable[[], Figure], fmt: str = "svg") -> bytes:
     """Draw a figure with the report style and serialise it as SVG or PNG."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown chart format {fmt!r}; use svg or png")
+    import matplotlib
+
     with matplotlib.rc_context(STYLE):
         figure = draw()
         buffer = io.BytesIO()
@@ -211,6 +220,8 @@ def dimension_heatmap(report: CampaignReport, lang: str = "vi") -> Figure:
     high = float(np.ceil(finite_values.max() * 2) / 2) if finite_values.size else 10.0
     if high <= low:
         high = low + 0.5
+    import matplotlib
+
     colormap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#e6e6e6")
     axes_list = figure.subplots(1, 2, sharey=True)
     image = None

@@ -1,9 +1,9 @@
 """The data model: units, questionnaires, campaigns, invitations, responses, people and the audit trail.
 
 Answers are stored per response as a JSON object keyed by item code (JSONB on PostgreSQL),
-next to the respondent index computed when the response is saved. Unit scores therefore
-aggregate in SQL over one float column, and item or dimension means over JSON fields,
-without loading a campaign's rows into Python.
+next to the respondent index and the dimension scores computed when the response is saved.
+Unit scores and dimension means therefore aggregate in SQL over plain float columns, without
+loading a campaign's rows into Python and without parsing any JSON at report time.
 """
 
 from __future__ import annotations
@@ -93,6 +93,12 @@ class ReviewState(StrEnum):
 class AssignmentStatus(StrEnum):
     OPEN = "open"
     SUBMITTED = "submitted"
+
+
+#: Dimension scores stored per response, by the dimension's position in the questionnaire (1-based).
+#: A questionnaire has at most this many dimensions (EVN's has seven).
+MAX_DIMENSIONS = 12
+DIMENSION_COLUMNS = tuple(f"dimension_{position}" for position in range(1, MAX_DIMENSIONS + 1))
 
 
 def enum_column(enum_cls: type[StrEnum], **kwargs: Any) -> Any:
@@ -318,7 +324,15 @@ class Response(db.Model):
         sa.UniqueConstraint("campaign_id", "idempotency_key"),
         # A respondent id appears once per programme and unit.
         sa.UniqueConstraint("campaign_id", "source", "unit_id", "respondent_id"),
-        sa.Index("ix_response_campaign_source_unit", "campaign_id", "source", "unit_id"),
+        # Covers the report's per-unit sums (consultant statistics, incomplete counts, dimension
+        # means) so they read this index, about a quarter of the table's size, and never the rows
+        # with their JSON answers; the unique index above serves look-ups by respondent, so no
+        # separate (campaign, source, unit) index is kept.
+        sa.Index(
+            "ix_response_campaign_stats",
+            "campaign_id", "source", "unit_id", "customer_group", "review_state", "respondent_index",
+            *DIMENSION_COLUMNS,
+        ),
         sa.CheckConstraint(
             "respondent_index IS NULL OR (respondent_index >= 0 AND respondent_index <= 100)",
             name="index_range",
@@ -339,6 +353,21 @@ class Response(db.Model):
     #: Weighted mean of the dimension scores; NULL when the respondent is incomplete.
     respondent_index: Mapped[float | None]
     answered_dimensions: Mapped[int] = mapped_column(default=0)
+    #: The respondent's dimension scores (mean of its answered items), by dimension position in the
+    #: questionnaire; NULL when no item of the dimension is answered or the questionnaire is shorter.
+    #: Filled by every write path through ``dimension_values``; the report averages them in SQL.
+    dimension_1: Mapped[float | None]
+    dimension_2: Mapped[float | None]
+    dimension_3: Mapped[float | None]
+    dimension_4: Mapped[float | None]
+    dimension_5: Mapped[float | None]
+    dimension_6: Mapped[float | None]
+    dimension_7: Mapped[float | None]
+    dimension_8: Mapped[float | None]
+    dimension_9: Mapped[float | None]
+    dimension_10: Mapped[float | None]
+    dimension_11: Mapped[float | None]
+    dimension_12: Mapped[float | None]
     #: Client-made key (interview UUID, or the invitation for web answers).
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(64))
     #: The web invitation answered; unique, so a link is used exactly once even under races.
@@ -356,6 +385,19 @@ class Response(db.Model):
     unit: Mapped[Unit] = relationship(foreign_keys=[unit_id])
     rater_unit: Mapped[Unit | None] = relationship(foreign_keys=[rater_unit_id])
     assignment: Mapped[Assignment | None] = relationship()
+
+    def set_dimension_scores(self, scores: Any) -> None:
+        """Store one respondent's dimension scores (NaN or None = not answered), in questionnaire order."""
+        for column, value in zip(DIMENSION_COLUMNS, dimension_values(scores), strict=True):
+            setattr(self, column, value)
+
+
+def dimension_values(scores: Any) -> list[float | None]:
+    """A respondent's dimension scores as the MAX_DIMENSIONS column values: None for NaN and past the last one."""
+    values = [None if value is None or value != value else float(value) for value in scores]
+    if len(values) > MAX_DIMENSIONS:
+        raise ValueError(f"{len(values)} dimensions; a questionnaire has at most {MAX_DIMENSIONS}")
+    return values + [None] * (MAX_DIMENSIONS - len(values))
 
 
 class User(db.Model):

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 import scoring
 
 from .extensions import db
-from .models import Dimension, Item, Questionnaire
+from .models import MAX_DIMENSIONS, Dimension, Item, Questionnaire
 
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,59}$")
 ITEM_CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
@@ -131,6 +131,11 @@ def parse_questionnaire(text: str | bytes) -> QuestionnaireSpec:
     dimensions_data = data["dimensions"]
     if not isinstance(dimensions_data, list) or not dimensions_data:
         raise QuestionnaireError("dimensions: at least one [[dimensions]] table is needed")
+    if len(dimensions_data) > MAX_DIMENSIONS:
+        raise QuestionnaireError(
+            f"dimensions: {len(dimensions_data)} dimensions, but a questionnaire has at most {MAX_DIMENSIONS}; "
+            "merge some criteria or split the questionnaire"
+        )
     dimension_codes: set[str] = set()
     item_codes: set[str] = set()
     dimensions = []

@@ -353,6 +353,7 @@ def update_interview(
     response.customer_group = group
     response.respondent_index = indexed.index
     response.answered_dimensions = indexed.answered_dimensions
+    response.set_dimension_scores(indexed.dimension_scores)
     after = response_snapshot(response)
     if after == before:
         db.session.rollback()

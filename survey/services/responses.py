@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
@@ -94,6 +95,8 @@ def clean_answers(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> d
 class Indexed:
     index: float | None
     answered_dimensions: int
+    #: Dimension scores in questionnaire order, NaN where no item is answered.
+    dimension_scores: tuple[float, ...] = ()
 
 
 def index_answers(questionnaire: Questionnaire, answers: Mapping[str, int | None]) -> Indexed:
@@ -102,7 +105,11 @@ def index_answers(questionnaire: Questionnaire, answers: Mapping[str, int | None
     answered = sum(
         any(answers.get(item) is not None for item in dimension.items) for dimension in structure.dimensions
     )
-    return Indexed(scoring.respondent_index(answers, structure), answered)
+    scores = scoring.dimension_scores(
+        np.array([[np.nan if answers.get(code) is None else float(answers[code]) for code in structure.item_codes]]),
+        structure,
+    )
+    return Indexed(scoring.respondent_index(answers, structure), answered, tuple(scores[0].tolist()))
 
 
 def submit_response(
@@ -146,6 +153,7 @@ def submit_response(
         assignment_id=assignment.id if assignment is not None else None,
         created_by_id=user.id if user is not None else None,
     )
+    response.set_dimension_scores(indexed.dimension_scores)
     # No savepoint: on any failure below the whole transaction is rolled back anyway.
     try:
         db.session.add(response)

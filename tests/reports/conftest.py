@@ -21,6 +21,7 @@ from babel.messages.pofile import read_po
 import scoring
 from survey.extensions import db
 from survey.models import (
+    DIMENSION_COLUMNS,
     Assignment,
     Campaign,
     CampaignStatus,
@@ -32,6 +33,7 @@ from survey.models import (
     Source,
     Unit,
     User,
+    dimension_values,
 )
 from survey.questionnaire import structure_of
 from survey.services.responses import pseudonymise
@@ -114,6 +116,7 @@ def insert_rows(campaign: Campaign, rows: list[Row], source: Source, channel: Ch
                 "rater_unit_id": r.rater.id if r.rater is not None else None,
                 "assignment_id": r.assignment_id,
                 "review_state": ReviewState.RECEIVED,
+                **dict(zip(DIMENSION_COLUMNS, dimension_values(indexed.dimension_scores[k]), strict=True)),
             }
             for k, r in enumerate(rows)
         ],

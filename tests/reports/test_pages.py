@@ -191,19 +191,29 @@ def test_raw_export_streams_everything(staff, seeded, app):
     assert body == reference_raw_csv(seeded)
 
 
-def test_raw_export_reads_in_batches_from_a_streaming_cursor(staff, seeded, app, monkeypatch):
-    """Rows come from a cursor in batches (server-side on PostgreSQL), and leave in chunks of a batch."""
+def test_raw_export_reads_in_batches_from_a_streaming_cursor(staff, seeded, app, monkeypatch, backend):
+    """Rows come from the database as a stream and leave in chunks of a batch.
+
+    SQLite: a cursor read RAW_BATCH rows at a time. PostgreSQL: ``COPY (SELECT …) TO STDOUT``,
+    whose blocks are regrouped into chunks of RAW_BATCH lines.
+    """
     from survey.exports import raw_csv
     from survey.services import reports
 
     monkeypatch.setattr(reports, "RAW_BATCH", 50)
     monkeypatch.setattr(raw_csv, "RAW_BATCH", 50)
     options = []
+    copies = []
 
     def remember(conn, cursor, statement, parameters, context, executemany):
         if "FROM response JOIN unit" in statement:
             options.append(dict(context.execution_options))
 
+    def copy_blocks(*args):
+        copies.append(args)
+        yield from reports.raw_copy_blocks(*args)
+
+    monkeypatch.setattr(raw_csv, "raw_copy_blocks", copy_blocks)
     sa.event.listen(db.engine, "before_cursor_execute", remember)
     context, response = call_raw_export(app, staff.hq)
     try:
@@ -214,8 +224,13 @@ def test_raw_export_reads_in_batches_from_a_streaming_cursor(staff, seeded, app,
     total = db.session.scalar(sa.select(sa.func.count()).select_from(Response).where(
         Response.campaign_id == seeded.campaign.id))
     assert len(chunks) == 1 + -(-total // 50)
-    assert [o.get("yield_per") for o in options] == [50]
-    assert options[0].get("stream_results") is True
+    assert all(chunk.count(b"\r\n") == 50 for chunk in chunks[1:-1])
+    if backend == "postgresql":
+        assert len(copies) == 1 and options == []
+    else:
+        assert copies == []
+        assert [o.get("yield_per") for o in options] == [50]
+        assert options[0].get("stream_results") is True
 
 
 def test_raw_export_audit_event_is_committed_before_streaming(staff, seeded, app):

@@ -65,3 +65,20 @@ def test_streamed_export_in_small_batches_equals_the_export_in_one_piece(filled,
     assert len(lines) == total + 1
     ids = [int(line.split(",", 1)[0].lstrip("\ufeff")) for line in lines[1:]]
     assert ids == sorted(ids) and len(set(ids)) == total
+
+
+def test_streamed_export_neutralises_text_that_would_start_a_formula(filled, monkeypatch):
+    """The text columns are made safe in SQL (and on PostgreSQL by the server's COPY), as neutralise() does."""
+    unit = db.session.scalars(sa.select(Unit).order_by(Unit.id)).first()
+    unit.code = "=1+1"
+    first, second = db.session.scalars(sa.select(Response).order_by(Response.id).limit(2)).all()
+    first.respondent_id = "-2+3"
+    second.respondent_id = "@SUM(1)"
+    db.session.commit()
+
+    lines = b"".join(export_chunks(filled, 7, monkeypatch)).decode("utf-8-sig").splitlines()
+    cells = [line.split(",") for line in lines[1:]]
+    assert {row[1] for row in cells if row[1].startswith("'")} == {"'=1+1"}
+    assert [row[5] for row in cells[:2]] == ["'-2+3", "'@SUM(1)"]
+    assert not [cell for row in cells for cell in row if cell[:1] in ("=", "+", "@")]
+    assert not [cell for row in cells for cell in row if cell.startswith("-")]

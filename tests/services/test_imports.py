@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import (
+    DIMENSION_COLUMNS,
     Assignment,
     AssignmentStatus,
     AuditEvent,
@@ -331,11 +332,13 @@ def test_batches_store_the_same_as_one_by_one(make_campaign, tmp_path, monkeypat
             sa.select(
                 Response.unit_id, Response.respondent_id, Response.customer_group, Response.answers,
                 Response.respondent_index, Response.answered_dimensions, Response.questionnaire_version,
+                *(getattr(Response, column) for column in DIMENSION_COLUMNS),
             ).where(Response.campaign_id == campaign.id).order_by(Response.respondent_id)
         ).all()
 
     assert stored(batched) == stored(single)
     assert sum(row.respondent_index is None for row in stored(batched)) > 0  # some incomplete rows were in play
+    assert sum(row.dimension_1 is None for row in stored(batched)) > 0  # and unanswered dimensions
 
 
 # --- Cross files -----------------------------------------------------------------------------------
@@ -530,3 +533,35 @@ def test_portable_insert_stores_the_same_as_the_fast_path(make_campaign, tmp_pat
 
     assert stored(portable) == stored(fast)
     assert len(stored(fast)) == 12
+
+
+def test_file_pseudonymiser_gives_the_stored_pseudonym(app):
+    """Imports hash ids in bulk (imports.Pseudonymiser); web answers one at a time: the same value for the same id."""
+    ids = ["KH-0001", "Nguyễn Văn An", "  PA01HH0000001 ", "x" * 80]
+    bulk = imports.Pseudonymiser()
+    assert bulk.many([raw.strip() for raw in ids]) == [bulk(raw) for raw in ids] == [pseudonymise(raw) for raw in ids]
+    assert len({pseudonymise(raw) for raw in ids}) == len(ids)
+
+
+def test_large_import_refreshes_the_planner_statistics(make_campaign, tmp_path, monkeypatch, backend):
+    """On PostgreSQL a large import ends with ANALYZE, so the report right after it gets a good plan."""
+    monkeypatch.setattr(imports, "ANALYZE_ROWS", 20)
+    campaign = make_campaign(code="analyzed", units=3)
+    units = db.session.scalars(sa.select(Unit).order_by(Unit.id)).all()
+    rows = [(units[n % 3].code, f"A{n:03d}", "household", answers_row(campaign, n)) for n in range(25)]
+    analyzed = []
+
+    def remember(conn, cursor, statement, *args):
+        if "ANALYZE" in statement:
+            analyzed.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        assert import_consultant(campaign, write(tmp_path, consultant_csv(campaign, rows))).rows == 25
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", remember)
+    if backend == "postgresql":
+        assert analyzed == ["ANALYZE response"]
+        assert db.session.scalar(sa.text("SELECT reltuples FROM pg_class WHERE relname = 'response'")) == 25
+    else:
+        assert analyzed == []
