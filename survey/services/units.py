@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 
@@ -17,6 +18,10 @@ from ..models import Unit
 UNITS_CSV = resources.files("survey").joinpath("data", "units.csv")
 UNIT_COLUMNS = ("unit_code", "name_vi", "name_en", "households")
 UNIT_CODE_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+#: Control characters (NUL, escapes), surrogates and private-use characters have no place in a name.
+CONTROL_CATEGORIES = frozenset({"Cc", "Cs", "Co"})
+#: More households than this is a typing error (EVNNPC serves about 9 million in all); it also fits INTEGER.
+MAX_HOUSEHOLDS = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -63,12 +68,16 @@ def read_units_csv(data: bytes) -> list[UnitRow]:
             value = (row.get(column) or "").strip()
             if not value or len(value) > 120:
                 problems.append(f"line {line}, {column}: must be 1–120 characters")
+            elif any(unicodedata.category(character) in CONTROL_CATEGORIES for character in value):
+                problems.append(f"line {line}, {column}: contains a control character")
             names[column] = value
         raw = (row.get("households") or "").strip()
         households = None
         if raw:
-            if not raw.isdigit():
-                problems.append(f"line {line}, households: '{raw}' is not a whole number")
+            if not (raw.isascii() and raw.isdigit()):
+                problems.append(f"line {line}, households: '{raw[:40]}' is not a whole number")
+            elif int(raw) > MAX_HOUSEHOLDS:
+                problems.append(f"line {line}, households: {raw[:40]} is more than {MAX_HOUSEHOLDS:,}")
             else:
                 households = int(raw)
         rows.append(UnitRow(code, names["name_vi"], names["name_en"], households))

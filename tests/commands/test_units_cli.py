@@ -87,3 +87,27 @@ def test_a_missing_file_is_one_line(runner, tmp_path):
     assert result.exit_code == 1
     assert result.stderr.strip().count("\n") == 0
     assert "cannot read the file" in result.stderr
+
+
+def test_control_characters_and_impossible_household_counts_are_refused(runner, tmp_path, make_units):
+    """A NUL byte (which PostgreSQL cannot store), other control characters, digits that are not ASCII and a count
+    beyond any power company are refused with their line and column; nothing changes."""
+    make_units(1)
+    path = tmp_path / "units.csv"
+    path.write_bytes(
+        (HEADER
+         + "bac-giang,Bắc\x00Giang,Bac Giang PC,1\n"
+         + "lao-cai,Lào Cai,Lao\x1bCai PC,2\n"
+         + "yen-bai,Yên Bái,Yen Bai PC,²\n"
+         + "ha-nam,Hà Nam,Ha Nam PC,99999999999999999999\n"
+         + "nam-dinh,Nam Định,Nam Dinh PC,900000\n").encode("utf-8"))
+    before = [(u.code, u.name_vi, u.households) for u in db.session.scalars(sa.select(Unit).order_by(Unit.id))]
+    result = runner.invoke(args=["units", "import", str(path)])
+    assert result.exit_code == 1, result.output
+    for expected in ("line 2, name_vi: contains a control character", "line 3, name_en: contains a control character",
+                     "line 4, households: '²' is not a whole number",
+                     "line 5, households: 99999999999999999999 is more than 100,000,000"):
+        assert expected in result.output
+    assert "line 6" not in result.output
+    db.session.expire_all()
+    assert [(u.code, u.name_vi, u.households) for u in db.session.scalars(sa.select(Unit).order_by(Unit.id))] == before
