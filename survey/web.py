@@ -162,6 +162,14 @@ def home() -> Response:
     return redirect(url_for("auth.login"))
 
 
+def problem_text(problem: Any) -> str:
+    """A refused file's problem in the reader's language (services say it in English, with a message to translate)."""
+    message = getattr(problem, "message", None)
+    if not message:
+        return str(problem.reason)
+    return gettext(message, **problem.params)
+
+
 def init_app(app: Flask) -> None:
     """Register the shared handlers on the application."""
     app.register_error_handler(HTTPException, render_error)
@@ -176,6 +184,8 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def inject_locale() -> dict[str, object]:
         return {"current_locale": str(get_locale() or "vi")}
+
+    app.add_template_filter(problem_text)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> tuple[Response | str, int]:

@@ -23,9 +23,9 @@ import shutil
 import tempfile
 import uuid
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
@@ -75,14 +75,30 @@ GROUPS = {group.value: group.value for group in CustomerGroup}
 ImportSource = str | os.PathLike[str] | BinaryIO
 
 
+def N_(message: str) -> str:
+    """Mark a problem's message for translation; the service itself speaks English (the CLI, the logs)."""
+    return message
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One reason a file is refused: the line (1 = header), the column if known, and why."""
+    """One reason a file is refused: the line (1 = header), the column if known, and why.
+
+    ``reason`` is English; ``message`` and ``params`` let a page say the same in the reader's language
+    (``gettext(message, **params)``).
+    """
 
     #: None for a problem of the whole file (unreadable, campaign closed).
     line: int | None
     column: str | None
     reason: str
+    message: str | None = field(default=None, compare=False)
+    params: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of(cls, line: int | None, column: str | None, message: str, /, **params: Any) -> Problem:
+        """A problem whose reason is ``message`` (marked with N_) filled with ``params``."""
+        return cls(line, column, message % params if params else message, message, params)
 
     def __str__(self) -> str:
         if self.line is None:
@@ -423,7 +439,8 @@ class _Reopenable:
             try:
                 handle = self.path.open("rb")
             except OSError as exc:
-                raise ImportFileError([Problem(None, None, f"cannot read the file ({exc.strerror})")]) from None
+                raise ImportFileError([Problem.of(None, None, N_("cannot read the file (%(error)s)"),
+                                                  error=exc.strerror)]) from None
             with handle:
                 yield handle
         else:
@@ -444,9 +461,9 @@ def _first_undecodable_line(stream: BinaryIO, start: int) -> Problem:
         try:
             decoder.decode(raw)
         except UnicodeDecodeError as exc:
-            return Problem(number, None, f"not UTF-8 text (byte {exc.start + 1} of the line); "
-                                         "save the file as 'CSV UTF-8' and import it again")
-    return Problem(None, None, "the file ends in the middle of a character; it is not UTF-8 text")
+            return Problem.of(number, None, N_("not UTF-8 text (byte %(byte)s of the line); "
+                                               "save the file as 'CSV UTF-8' and import it again"), byte=exc.start + 1)
+    return Problem.of(None, None, N_("the file ends in the middle of a character; it is not UTF-8 text"))
 
 
 @contextmanager
@@ -460,9 +477,9 @@ def _reader(stream: BinaryIO) -> Iterator[Iterator[tuple[list[int], list[list[st
     head = stream.read(4096)
     stream.seek(start)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise _Stop(Problem(1, None, "the file is UTF-16 text; save it as 'CSV UTF-8' and import it again"))
+        raise _Stop(Problem.of(1, None, N_("the file is UTF-16 text; save it as 'CSV UTF-8' and import it again")))
     if not head.removeprefix(codecs.BOM_UTF8).strip():
-        raise _Stop(Problem(1, None, "the file is empty; it needs a header row and one row per respondent"))
+        raise _Stop(Problem.of(1, None, N_("the file is empty; it needs a header row and one row per respondent")))
     first_line = head.split(b"\n", 1)[0]
     # Excel in a Vietnamese locale separates fields with ';': accept it when the header shows it.
     delimiter = ";" if first_line.count(b";") > first_line.count(b",") else ","
@@ -487,7 +504,7 @@ def _reader(stream: BinaryIO) -> Iterator[Iterator[tuple[list[int], list[list[st
         except UnicodeDecodeError:
             raise _Stop(_first_undecodable_line(stream, start)) from None
         except csv.Error as exc:
-            raise _Stop(Problem(reader.line_num, None, f"not readable as CSV ({exc})")) from None
+            raise _Stop(Problem.of(reader.line_num, None, N_("not readable as CSV (%(error)s)"), error=str(exc))) from None
         if rows:
             yield lines, rows
 
@@ -545,16 +562,19 @@ class _Checker:
         problems = []
         if missing:
             problems.append(
-                Problem(1, None, f"missing column(s) {', '.join(missing)}; the header must be {','.join(expected)}")
+                Problem.of(1, None, N_("missing column(s) %(missing)s; the header must be %(header)s"),
+                           missing=", ".join(missing), header=",".join(expected))
             )
         if unknown:
             shown = ", ".join(f"'{name[:40]}'" for name in unknown[:20])
             problems.append(
-                Problem(1, None, f"unknown column(s) {shown}: neither an import column nor an item of "
-                                 f"questionnaire {questionnaire.code} v{questionnaire.version}")
+                Problem.of(1, None, N_("unknown column(s) %(columns)s: neither an import column nor an item of "
+                                       "questionnaire %(questionnaire)s v%(version)s"),
+                           columns=shown, questionnaire=questionnaire.code, version=questionnaire.version)
             )
         if duplicated:
-            problems.append(Problem(1, None, f"column(s) {', '.join(sorted(set(duplicated)))} appear twice"))
+            problems.append(Problem.of(1, None, N_("column(s) %(columns)s appear twice"),
+                                       columns=", ".join(sorted(set(duplicated)))))
         if problems:
             raise ImportFileError(problems)
         self.position = seen
@@ -581,7 +601,8 @@ class _Checker:
                 if len(record) == width:
                     kept.append((line, record))
                 else:
-                    problems.append(Problem(line, None, f"{len(record)} fields, but the header has {width}"))
+                    problems.append(Problem.of(line, None, N_("%(fields)s fields, but the header has %(width)s"),
+                                               fields=len(record), width=width))
             lines, records = [line for line, _ in kept], [record for _, record in kept]
         n = len(records)
         bad = bytearray(n)
@@ -601,8 +622,11 @@ class _Checker:
             for row, value in enumerate(respondent_ids):
                 if not value or len(value) > MAX_RESPONDENT_ID:
                     bad[row] = 1
-                    reason = "missing" if not value else f"longer than {MAX_RESPONDENT_ID} characters"
-                    problems.append(Problem(lines[row], "respondent_id", reason))
+                    problems.append(
+                        Problem.of(lines[row], "respondent_id", N_("missing")) if not value else
+                        Problem.of(lines[row], "respondent_id", N_("longer than %(limit)s characters"),
+                                   limit=MAX_RESPONDENT_ID)
+                    )
         at = column["customer_group"]
         groups = [GROUPS.get(record[at]) for record in records]
         if None in groups:
@@ -612,8 +636,8 @@ class _Checker:
                     groups[row] = GROUPS.get(raw.lower())
                     if groups[row] is None:
                         bad[row] = 1
-                        reason = f"'{raw[:30]}' is not household or business"
-                        problems.append(Problem(lines[row], "customer_group", reason))
+                        problems.append(Problem.of(lines[row], "customer_group",
+                                                   N_("'%(value)s' is not household or business"), value=raw[:30]))
         answers = self._answers(lines, records, bad, problems)
         good = [row for row in range(n) if not bad[row]] if any(bad) else None
 
@@ -646,7 +670,8 @@ class _Checker:
                     found[row] = self.units.get(raw.lower())
                     if found[row] is None:
                         bad[row] = 1
-                        problems.append(Problem(lines[row], name, f"unknown unit '{raw[:40]}'" if raw else "missing"))
+                        problems.append(Problem.of(lines[row], name, N_("unknown unit '%(value)s'"), value=raw[:40])
+                                        if raw else Problem.of(lines[row], name, N_("missing")))
         return found
 
     def _assignments(
@@ -671,13 +696,14 @@ class _Checker:
             bad[row] = 1
             rater, ratee = records[row][rater_at].strip(), records[row][ratee_at].strip()
             if rater_id == ratee_id:
-                reason = f"a unit never scores itself ({rater} → {ratee})"
+                message = N_("a unit never scores itself (%(rater)s → %(ratee)s)")
             elif found is None:
-                reason = f"{rater} has no assignment to score {ratee} in campaign {self.campaign.code}"
+                message = N_("%(rater)s has no assignment to score %(ratee)s in campaign %(campaign)s")
             else:
-                reason = (f"the assignment {rater} → {ratee} is already submitted; "
-                          "headquarters must reopen it before rows can be added")
-            problems.append(Problem(lines[row], "ratee_unit", reason))
+                message = N_("the assignment %(rater)s → %(ratee)s is already submitted; "
+                             "headquarters must reopen it before rows can be added")
+            problems.append(Problem.of(lines[row], "ratee_unit", message, rater=rater, ratee=ratee,
+                                       campaign=self.campaign.code))
         return result
 
     def _interviews(
@@ -695,7 +721,7 @@ class _Checker:
             except ValueError:
                 keys.append(None)
                 bad[row] = 1
-                problems.append(Problem(lines[row], INTERVIEW_COLUMN, f"'{raw[:40]}' is not a UUID"))
+                problems.append(Problem.of(lines[row], INTERVIEW_COLUMN, N_("'%(value)s' is not a UUID"), value=raw[:40]))
         return keys
 
     def _answers(
@@ -720,11 +746,12 @@ class _Checker:
         try:
             number = int(text)
         except ValueError:
-            problems.append(Problem(line, code, f"'{text[:20]}' is not a whole number"))
+            problems.append(Problem.of(line, code, N_("'%(value)s' is not a whole number"), value=text[:20]))
         else:
             if self.scale_min <= number <= self.scale_max:
                 return float(number)
-            problems.append(Problem(line, code, f"{number} is outside {self.scale_min}–{self.scale_max}"))
+            problems.append(Problem.of(line, code, N_("%(value)s is outside %(low)s–%(high)s"), value=number,
+                                       low=self.scale_min, high=self.scale_max))
         bad[row] = 1
         return float("nan")
 
@@ -815,8 +842,9 @@ class _StoredCheck:
             ):
                 if (unit_id, pseudonym) in stored:
                     found.append(
-                        Problem(line, "respondent_id", f"'{raw[:40]}' is already stored for this unit in campaign "
-                                                       f"{self.campaign.code} ({self.source} responses)")
+                        Problem.of(line, "respondent_id", N_("'%(value)s' is already stored for this unit in "
+                                                             "campaign %(campaign)s (%(source)s responses)"),
+                                   value=raw[:40], campaign=self.campaign.code, source=str(self.source))
                     )
         keys = chunk.interview_keys
         if self.any_keys and keys and any(keys):
@@ -829,7 +857,7 @@ class _StoredCheck:
                 )
             )
             found += [
-                Problem(line, INTERVIEW_COLUMN, f"interview {key} is already stored")
+                Problem.of(line, INTERVIEW_COLUMN, N_("interview %(key)s is already stored"), key=key)
                 for line, key in zip(chunk.lines, keys, strict=True)
                 if key in stored_keys
             ]
@@ -882,7 +910,8 @@ def _import(
     progress: Callable[[int, int], None] | None,
 ) -> ImportResult:
     if campaign.status == CampaignStatus.CLOSED:
-        raise ImportFileError([Problem(None, None, f"campaign {campaign.code} is closed; it takes no more responses")])
+        raise ImportFileError([Problem.of(None, None, N_("campaign %(campaign)s is closed; it takes no more responses"),
+                                          campaign=campaign.code)])
     reopenable = _Reopenable(source)
     name = file_name or reopenable.name
     try:
@@ -941,18 +970,18 @@ def _check_file(campaign: Campaign, kind: Source, reopenable: _Reopenable) -> in
             problems.add([stop.problem])
             raise problems.error() or ImportFileError([stop.problem]) from None
     problems.add(
-        Problem(line, "respondent_id", f"the same respondent id for the same unit as line {first}")
+        Problem.of(line, "respondent_id", N_("the same respondent id for the same unit as line %(first)s"), first=first)
         for line, first in respondents.duplicates()
     )
     problems.add(
-        Problem(line, INTERVIEW_COLUMN, f"the same interview id as line {first}")
+        Problem.of(line, INTERVIEW_COLUMN, N_("the same interview id as line %(first)s"), first=first)
         for line, first in interviews.duplicates()
     )
     error = problems.error()
     if error is not None:
         raise error
     if rows == 0:
-        raise ImportFileError([Problem(header_lines[0] + 1, None, "the file has a header but no rows to import")])
+        raise ImportFileError([Problem.of(header_lines[0] + 1, None, N_("the file has a header but no rows to import"))])
     return rows
 
 
@@ -1001,5 +1030,6 @@ def _store_file(
     except _Stop as stop:
         raise ImportFileError([stop.problem]) from None
     if stored.rows != expected:
-        raise ImportFileError([Problem(None, None, "the file changed while it was being imported; import it again")])
+        raise ImportFileError([Problem.of(None, None,
+                                          N_("the file changed while it was being imported; import it again"))])
     return stored, len(units)

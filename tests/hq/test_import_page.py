@@ -15,8 +15,8 @@ from survey.services.assignments import create_assignments
 from .conftest import answers, consultant_header, csv_bytes, events, responses
 
 
-def upload(hq, code: str, data: bytes, kind: str = "consultant", name: str = "tuvan.csv"):
-    return hq.post(f"/hq/campaigns/{code}/import?lang=en", {"kind": kind, "file": (io.BytesIO(data), name)},
+def upload(hq, code: str, data: bytes, kind: str = "consultant", name: str = "tuvan.csv", lang: str = "en"):
+    return hq.post(f"/hq/campaigns/{code}/import?lang={lang}", {"kind": kind, "file": (io.BytesIO(data), name)},
                    content_type="multipart/form-data")
 
 
@@ -119,6 +119,18 @@ def test_a_bad_file_is_refused_whole_with_every_bad_row_listed(hq, campaign, cas
         assert expected_why in why
     assert responses() == 0
     assert [e for e in events("campaign") if e.action == "import"] == []
+
+
+def test_the_problems_are_listed_in_vietnamese(hq, campaign):
+    """Vietnamese first: each reason is translated, with the file's own values in it."""
+    data, _expected = _bad_cases(campaign)["several"]
+    response = upload(hq, "2017", data, lang="vi")
+    assert response.status_code == 422
+    assert "nothing was stored" not in response.text
+    whys = [why for _line, _column, why in problems_in(response.text)]
+    assert whys == ["không có đơn vị 'ha-noi'", "11 nằm ngoài khoảng 1–10",
+                    "trùng mã người trả lời của cùng đơn vị với dòng 2",
+                    f"dòng có 3 trường, nhưng dòng tiêu đề có {len(consultant_header(campaign))}"]
 
 
 def test_a_closed_campaign_takes_no_file_and_the_form_needs_a_file(hq, campaign):
