@@ -52,7 +52,7 @@ babel = Babel()
 #: an export) run while an import writes, and with synchronous=NORMAL a commit no longer waits for
 #: two fsyncs; a 128 MiB page cache holds the response table's indexes during a million-row
 #: import, which otherwise rewrites the same pages from disk again and again (measured: twice as
-#: fast, bench/notes-data.md). The cache is an upper bound, filled only as pages are read.
+#: fast, bench/RESULTS.md, "Data paths"). The cache is an upper bound, filled only as pages are read.
 #: Temporary tables and sorts stay on disk (no temp_store=MEMORY): a sort of a million rows would
 #: otherwise sit in the worker's memory.
 SQLITE_FILE_PRAGMAS = (

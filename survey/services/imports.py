@@ -938,7 +938,7 @@ def _refresh_statistics(rows: int) -> None:
 
     Until autovacuum gets to it, the planner still believes the table holds what it held before
     the import: it then reads a million fresh rows through the wrong index, and the report right
-    after the import takes 16 s instead of 3 (bench/notes-data.md).
+    after the import takes 16 s instead of 3 (bench/RESULTS.md, "Data paths").
     """
     if rows >= ANALYZE_ROWS and db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(sa.text("ANALYZE response"))
