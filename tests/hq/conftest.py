@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from survey.extensions import db
 from survey.models import AuditEvent, Campaign, Response, Role, Unit
+from tests.browser_fixtures import browser_page, live_server  # noqa: F401  (the browser tests use them)
 from tests.crossscoring.conftest import csrf_from, login
 
 

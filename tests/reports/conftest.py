@@ -37,6 +37,7 @@ from survey.models import (
 )
 from survey.questionnaire import structure_of
 from survey.services.responses import pseudonymise
+from tests.browser_fixtures import browser_page, live_server  # noqa: F401  (the browser tests use them)
 from tests.helpers import PASSWORD, login  # noqa: F401
 from tests.helpers import csrf_from as csrf_token  # noqa: F401
 

@@ -5,64 +5,20 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-from .conftest import PASSWORD
+from tests.browser_fixtures import sign_in
+
 from .test_exports import DESIGN_COLUMNS
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def browser_page() -> Iterator[Any]:
-    """A Chromium page, or a visible skip when the browser or Playwright is missing."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"browser test skipped: no Chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("browser test skipped: the playwright package is not installed")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(accept_downloads=True)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        context.close()
-        browser.close()
-
-
-@pytest.fixture
-def live_server(app: Any) -> Iterator[str]:
-    """The app served over HTTP from a background thread, on the test database."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 def table_statuses(page: Any) -> list[str]:
     """The status of each row of the unit table, top to bottom."""
     return page.locator("#unit-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.status)")
-
-
-def sign_in(page: Any, base: str, email: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    with page.expect_navigation():
-        page.click("button[type=submit]")
 
 
 def test_hq_sorts_by_status_and_downloads_the_csv(staff, seeded, live_server, browser_page, tmp_path):
