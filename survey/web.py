@@ -164,10 +164,9 @@ def home() -> Response:
 
 def problem_text(problem: Any) -> str:
     """A refused file's problem in the reader's language (services say it in English, with a message to translate)."""
-    message = getattr(problem, "message", None)
-    if not message:
+    if not problem.message:
         return str(problem.reason)
-    return gettext(message, **problem.params)
+    return gettext(problem.message, **problem.params)
 
 
 def init_app(app: Flask) -> None:

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context
-from flask_babel import gettext
+from flask import current_app
 from sqlalchemy.orm import aliased, contains_eager
 
 from scoring import planning
@@ -23,13 +22,8 @@ from scoring import planning
 from ..extensions import db
 from ..models import Assignment, AssignmentStatus, Campaign, CampaignStatus, Response, Unit, User, utcnow
 from . import audit
+from .i18n import translate as _
 
-
-def _(message: str, **values: Any) -> str:
-    """Translate for the person on the web page; the command line reads English."""
-    if has_request_context():
-        return gettext(message, **values)
-    return message % values if values else message
 
 
 class AssignmentError(ValueError):

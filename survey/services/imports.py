@@ -58,6 +58,7 @@ from ..models import (
 )
 from ..questionnaire import structure_of
 from . import audit
+from .i18n import N_
 
 #: Rows checked and stored together (and looked up together among stored responses).
 BATCH_SIZE = 5_000
@@ -73,11 +74,6 @@ INTERVIEW_COLUMN = "interview_id"
 GROUPS = {group.value: group.value for group in CustomerGroup}
 
 ImportSource = str | os.PathLike[str] | BinaryIO
-
-
-def N_(message: str) -> str:
-    """Mark a problem's message for translation; the service itself speaks English (the CLI, the logs)."""
-    return message
 
 
 @dataclass(frozen=True)

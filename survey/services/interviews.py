@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import sqlalchemy as sa
-from flask import has_request_context
-from flask_babel import gettext
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
@@ -35,6 +33,7 @@ from ..models import (
     User,
 )
 from . import audit, imports
+from .i18n import translate as _
 from .responses import (
     AnswerError,
     DuplicateSubmission,
@@ -53,12 +52,6 @@ NOT_APPLICABLE = "na"
 #: Columns of the paper-interview CSV before the item columns (DESIGN.md's cross import plus the UUID).
 TEMPLATE_COLUMNS = ("rater_unit", "ratee_unit", "respondent_id", "customer_group", "interview_id")
 
-
-def _(message: str, **values: Any) -> str:
-    """Translate for the auditor on the web page; outside a request (CLI, tests) the text stays English."""
-    if has_request_context():
-        return gettext(message, **values)
-    return message % values if values else message
 
 
 class InterviewError(ValueError):

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import has_request_context
-from flask_babel import gettext
 
 from scoring import planning
 
 from ..extensions import db
 from ..models import Assignment, Campaign, CampaignStatus, CampaignUnitQuota, Response, Source, Unit, User
 from . import audit
+from .i18n import translate as _
 from .assignments import CONSULTANT_N, MAX_QUOTA, PLANNING_SD, assignment_snapshot, work_started
 
 #: A unit's quota above this is a typing error, not a plan (the whole province's sample, many times over).
@@ -27,12 +26,6 @@ MAX_UNIT_QUOTA = 20_000
 #: Complete respondents needed before their spread is trusted over an assumed one.
 MIN_RESPONDENTS_FOR_SD = 30
 
-
-def _(message: str, **values: Any) -> str:
-    """Translate for the person on the web page; the command line reads English."""
-    if has_request_context():
-        return gettext(message, **values)
-    return message % values if values else message
 
 
 class QuotaError(ValueError):

@@ -18,8 +18,6 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from flask import has_request_context
-from flask_babel import gettext
 from sqlalchemy.orm import aliased
 
 import scoring
@@ -27,6 +25,7 @@ import scoring
 from ..extensions import db
 from ..models import DIMENSION_COLUMNS, Campaign, CampaignStatus, Response, ReviewState, Source, Unit, User, utcnow
 from . import audit
+from .i18n import translate as _
 from .review import counted_cross_filter
 
 #: The per-unit report columns of DESIGN.md, in contract order.
@@ -52,12 +51,6 @@ RAW_COLUMNS = (
 )
 RAW_BATCH = 1000
 
-
-def _(message: str, **values: Any) -> str:
-    """Translate for the person on the web page; the command line reads English."""
-    if has_request_context():
-        return gettext(message, **values)
-    return message % values if values else message
 
 
 class ReportError(ValueError):

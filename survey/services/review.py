@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
-from flask import has_request_context
-from flask_babel import gettext
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Assignment, Campaign, ReviewState, Response, Source, Unit, User
 from . import audit
+from .i18n import translate as _
 from .responses import response_snapshot
 
 #: States that need a comment saying what is wrong.
 COMMENT_REQUIRED = frozenset({ReviewState.HAS_ISSUES, ReviewState.REJECTED})
 MAX_COMMENT = 2000
 
-
-def _(message: str, **values: Any) -> str:
-    """Translate for the person on the web page; the command line reads English."""
-    if has_request_context():
-        return gettext(message, **values)
-    return message % values if values else message
 
 
 class ReviewError(ValueError):
