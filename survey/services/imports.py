@@ -19,8 +19,10 @@ import hmac
 import io
 import json
 import os
+import queue
 import shutil
 import tempfile
+import threading
 import uuid
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,9 +34,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from flask import current_app
 from psycopg.adapt import Dumper
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.pq import Format
 
 import scoring
@@ -183,13 +187,206 @@ def answers_json(answers: np.ndarray, codes: Sequence[str]) -> list[str]:
     return [template % tuple(row) for row in tokens[positions].tolist()]
 
 
-def _dimension_columns(scores: np.ndarray) -> list[Iterable[float | None]]:
-    """The n × dimensions score matrix as MAX_DIMENSIONS column lists (None = not answered or no such dimension)."""
-    n, width = scores.shape
-    columns: list[Iterable[float | None]] = [
-        [None if value != value else value for value in scores[:, k].tolist()] for k in range(width)
-    ]
-    return columns + [repeat(None, n) for _ in range(MAX_DIMENSIONS - width)]
+def _nullable(values: np.ndarray) -> list[float | None]:
+    """A float column as Python values, None for NaN."""
+    column = values.astype(object)
+    column[np.isnan(values)] = None
+    return column.tolist()  # type: ignore[no-any-return]
+
+
+@dataclass
+class _Prepared:
+    """One batch as the rows of an insert: the columns sent per row, and the complete rows among them."""
+
+    columns: tuple[str, ...]
+    rows: list[Any]
+    complete: int
+
+
+class _Writer:
+    """Stores prepared batches in the current transaction, the fastest way each backend offers.
+
+    ``prepare`` only computes (respondent indices, JSON text, the rows) and touches no database,
+    so it may run in another thread while ``write`` sends the previous batch. On PostgreSQL the
+    rows of every batch go to one ``COPY … FROM STDIN`` (binary), kept open from batch to batch,
+    so the server keeps working while the next batch is prepared; on SQLite each batch is one
+    ``executemany`` of an INSERT whose constant columns are SQL literals.
+    """
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        *,
+        source: Source,
+        channel: Channel,
+        created_at: dt.datetime,
+        created_by: int | None = None,
+    ):
+        self.questionnaire = campaign.questionnaire
+        self.codes = [item.code for item in self.questionnaire.items]
+        self.structure = structure_of(self.questionnaire)
+        self.width = len(self.structure.dimensions)
+        # Flushed first: rows the session still holds (a new unit, an invitation) must reach the
+        # database before rows that refer to them.
+        db.session.flush()
+        self.connection = db.session.connection()
+        dialect = self.connection.dialect
+        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+            self.backend = "postgresql"
+        elif dialect.name == "sqlite":
+            self.backend = "sqlite"
+        else:
+            self.backend = "portable"
+        stored_now: Any = created_at
+        if self.backend == "sqlite":
+            # The timestamp goes through its column type once, so it is stored exactly as the ORM stores it.
+            stamp = Response.__table__.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+            stored_now = stamp(created_at) if stamp else created_at
+        #: The same for every row: from the campaign, the enums, the clock and the signed-in user, never from a file.
+        self.constants: dict[str, Any] = {
+            "campaign_id": campaign.id,
+            "source": source.value,
+            "channel": channel.value,
+            "questionnaire_version": self.questionnaire.version,
+            "review_state": ReviewState.RECEIVED.value,
+            "created_by_id": created_by,
+            "created_at": stored_now,
+            "updated_at": stored_now,
+        }
+        self._copy: Any = None
+        self._copy_columns: tuple[str, ...] | None = None
+        self._exit: Any = None
+        self._statements: dict[tuple[str, ...], str] = {}
+
+    # -- computing (no database) --
+
+    def prepare(self, batch: ResponseBatch) -> _Prepared:
+        n = len(batch)
+        matrix = np.asarray(batch.answers, dtype=float).reshape(n, len(self.codes))
+        indexed = scoring.respondent_indices(matrix, self.structure)
+        varying: dict[str, Any] = {
+            "unit_id": batch.unit_ids,
+            "customer_group": batch.customer_groups,
+            "respondent_id": batch.respondent_ids,
+            "answers": answers_json(matrix, self.codes),
+            "respondent_index": _nullable(indexed.index),
+            "answered_dimensions": indexed.answered_dimensions.tolist(),
+        }
+        optional = {
+            "idempotency_key": batch.idempotency_keys,
+            "invitation_id": batch.invitation_ids,
+            "rater_unit_id": batch.rater_unit_ids,
+            "assignment_id": batch.assignment_ids,
+            "created_by_id": batch.created_by_ids,
+        }
+        varying.update((name, values) for name, values in optional.items() if values is not None)
+        scores = indexed.dimension_scores
+        for position in range(scores.shape[1]):
+            varying[DIMENSION_COLUMNS[position]] = _nullable(scores[:, position])
+        complete = n - int(np.isnan(indexed.index).sum())
+        if self.backend == "sqlite":
+            # Constant columns are literals of the statement (see _sqlite_statement): only these are bound.
+            return _Prepared(tuple(varying), list(zip(*varying.values(), strict=True)), complete)
+        constants = {name: value for name, value in self.constants.items()
+                     if value is not None and name not in varying}
+        columns = tuple(name for name in INSERT_COLUMNS if name in varying or name in constants)
+        values = [varying[name] if name in varying else repeat(constants[name], n) for name in columns]
+        return _Prepared(columns, list(zip(*values)), complete)
+
+    # -- storing (database, the caller's thread) --
+
+    def write(self, prepared: _Prepared) -> None:
+        if not prepared.rows:
+            return
+        if self.backend == "postgresql":
+            with self._as_integrity_error():
+                self._copy_rows(prepared)
+        elif self.backend == "sqlite":
+            self.connection.exec_driver_sql(self._sqlite_statement(prepared.columns), prepared.rows)
+        else:
+            # Any other database: the portable (slower) way, through the column types.
+            answers = prepared.columns.index("answers")
+            constants = {name: value for name, value in self.constants.items() if name not in prepared.columns}
+            self.connection.execute(
+                sa.insert(Response.__table__),
+                [{**constants, **dict(zip(prepared.columns, row, strict=True)), "answers": json.loads(row[answers])}
+                 for row in prepared.rows],
+            )
+
+    def close(self) -> None:
+        """End the open COPY, if any (its errors, such as a duplicate key, are raised here at the latest)."""
+        if self._exit is not None:
+            exit_, self._exit, self._copy, self._copy_columns = self._exit, None, None, None
+            with self._as_integrity_error():
+                exit_(None, None, None)
+
+    @contextmanager
+    def _as_integrity_error(self) -> Iterator[None]:
+        """A duplicate key met by the COPY (on the raw connection) raised as SQLAlchemy raises it elsewhere."""
+        try:
+            yield
+        except self.connection.dialect.loaded_dbapi.IntegrityError as exc:
+            raise sa.exc.IntegrityError("COPY response", None, exc) from exc
+
+    def abort(self, error: BaseException) -> None:
+        """End the open COPY after a failure; the caller rolls the transaction back."""
+        if self._exit is not None:
+            exit_, self._exit, self._copy, self._copy_columns = self._exit, None, None, None
+            try:
+                exit_(type(error), error, error.__traceback__)
+            except Exception:  # noqa: BLE001 — the first error is the one to report
+                pass
+
+    def _sqlite_statement(self, columns: tuple[str, ...]) -> str:
+        statement = self._statements.get(columns)
+        if statement is None:
+            fixed = [name for name in INSERT_COLUMNS if name not in columns]
+            # Bound columns first, in the order of the prepared rows; the others are literals, and only
+            # values that never come from a file are: ids, enum values, the clock, NULL.
+            names = [*columns, *fixed]
+            values = ["?" for _ in columns] + [_sql_literal(self.constants.get(name)) for name in fixed]
+            statement = f"INSERT INTO response ({', '.join(names)}) VALUES ({', '.join(values)})"
+            self._statements[columns] = statement
+        return statement
+
+    def _copy_rows(self, prepared: _Prepared) -> None:
+        if self._copy_columns != prepared.columns:
+            self.close()
+            self._open_copy(prepared.columns)
+        write_row = self._copy.write_row
+        for row in prepared.rows:
+            write_row(row)
+
+    def _open_copy(self, columns: tuple[str, ...]) -> None:
+        dbapi_connection = self.connection.connection.dbapi_connection
+        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+        # The answers arrive as JSON text; the dumper of the jsonb column passes them on as they are.
+        dumper = type("JsonbText", (_JsonbText,), {"oid": cursor.adapters.types["jsonb"].oid})
+        cursor.adapters.register_dumper(_PrebuiltJson, dumper)
+        statement = f"COPY response ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        # A writer thread sends the data, so preparing the next rows overlaps the network and the server.
+        manager = cursor.copy(statement, writer=QueuedLibpqWriter(cursor))
+        copy = manager.__enter__()
+        copy.set_types([COPY_TYPES[name] for name in columns])
+
+        def exit_(kind: Any, error: Any, traceback: Any) -> None:
+            try:
+                manager.__exit__(kind, error, traceback)
+            finally:
+                cursor.close()
+
+        self._copy, self._copy_columns, self._exit = copy, columns, exit_
+
+
+def _sql_literal(value: Any) -> str:
+    """A constant of the INSERT as SQL text: NULL, an integer, or a quoted string (ids, enum values, a timestamp)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no SQL literal for {value!r}")
 
 
 def insert_responses(
@@ -205,50 +402,25 @@ def insert_responses(
     Does not commit and records no audit event: callers do both once for the whole file or demo.
     The rows go to the database in one statement: COPY on PostgreSQL, executemany on SQLite.
     """
-    n = len(batch)
-    if n == 0:
+    if len(batch) == 0:
         return 0
-    questionnaire = campaign.questionnaire
-    codes = [item.code for item in questionnaire.items]
-    matrix = np.asarray(batch.answers, dtype=float).reshape(n, len(codes))
-    indexed = scoring.respondent_indices(matrix, structure_of(questionnaire))
-    index = [None if value != value else value for value in indexed.index.tolist()]
-    now = created_at or utcnow()
-
-    def blank(values: Sequence[Any] | None) -> Iterable[Any]:
-        return repeat(None, n) if values is None else values
-
-    columns = (
-        repeat(campaign.id, n),
-        batch.unit_ids,
-        repeat(source.value, n),
-        repeat(channel.value, n),
-        batch.customer_groups,
-        batch.respondent_ids,
-        repeat(questionnaire.version, n),
-        answers_json(matrix, codes),
-        index,
-        indexed.answered_dimensions.tolist(),
-        blank(batch.idempotency_keys),
-        blank(batch.invitation_ids),
-        blank(batch.rater_unit_ids),
-        blank(batch.assignment_ids),
-        repeat(ReviewState.RECEIVED.value, n),
-        blank(batch.created_by_ids),
-        repeat(now, n),
-        repeat(now, n),
-        *_dimension_columns(indexed.dimension_scores),
-    )
-    _write(columns, now)
-    return n - index.count(None)
+    writer = _Writer(campaign, source=source, channel=channel, created_at=created_at or utcnow())
+    prepared = writer.prepare(batch)
+    try:
+        writer.write(prepared)
+    except BaseException as exc:
+        writer.abort(exc)
+        raise
+    writer.close()
+    return prepared.complete
 
 
 #: PostgreSQL types of INSERT_COLUMNS, for the binary COPY (no text formatting or parsing per value).
-COPY_TYPES = (
+COPY_TYPES = dict(zip(INSERT_COLUMNS, (
     "int4", "int4", "varchar", "varchar", "varchar", "varchar", "int4",
     "jsonb", "float8", "int4", "varchar", "int4", "int4",
     "int4", "varchar", "int4", "timestamptz", "timestamptz", *("float8" for _ in DIMENSION_COLUMNS),
-)  # fmt: skip
+), strict=True))  # fmt: skip
 
 
 class _JsonbText(Dumper):
@@ -258,46 +430,6 @@ class _JsonbText(Dumper):
 
     def dump(self, obj: Any) -> bytes:
         return b"\x01" + obj.encode("utf-8")
-
-
-def _write(columns: Sequence[Iterable[Any]], now: dt.datetime) -> None:
-    """Send prepared columns to the database in the current transaction, the fastest way each backend offers."""
-    # Rows the session still holds (a new unit, an invitation) must reach the database before rows that refer to them.
-    db.session.flush()
-    connection = db.session.connection()
-    dialect = connection.dialect
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        dbapi_connection = connection.connection.dbapi_connection
-        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
-        # The answers arrive as JSON text; the dumper of the jsonb column passes them on as they are.
-        dumper = type("JsonbText", (_JsonbText,), {"oid": cursor.adapters.types["jsonb"].oid})
-        cursor.adapters.register_dumper(_PrebuiltJson, dumper)
-        statement = f"COPY response ({', '.join(INSERT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-        with cursor, cursor.copy(statement) as copy:
-            copy.set_types(list(COPY_TYPES))
-            for row in zip(*columns, strict=True):
-                copy.write_row(row)
-        return
-    if dialect.name == "sqlite":
-        # The timestamp goes through its column type once, so it is stored exactly as the ORM stores it.
-        stamp = Response.__table__.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-        stored_now = stamp(now) if stamp else now
-        columns = list(columns)
-        for name in ("created_at", "updated_at"):
-            columns[INSERT_COLUMNS.index(name)] = repeat(stored_now)
-        placeholders = ", ".join("?" for _ in INSERT_COLUMNS)
-        connection.exec_driver_sql(
-            f"INSERT INTO response ({', '.join(INSERT_COLUMNS)}) VALUES ({placeholders})",
-            list(zip(*columns)),
-        )
-        return
-    # Any other database: the portable (slower) way, through the column types.
-    answers = INSERT_COLUMNS.index("answers")
-    connection.execute(
-        sa.insert(Response.__table__),
-        [{**dict(zip(INSERT_COLUMNS, row, strict=True)), "answers": json.loads(row[answers])}
-         for row in zip(*columns, strict=True)],
-    )
 
 
 class _PrebuiltJson(str):
@@ -322,16 +454,91 @@ def insert_in_batches(
     source: Source,
     channel: Channel,
     progress: Callable[[int], None] | None = None,
+    created_by: int | None = None,
+    prefetch: bool = False,
 ) -> Stored:
-    """Store batches one after the other, all with one timestamp. Does not commit."""
+    """Store batches one after the other, all with one timestamp. Does not commit.
+
+    With ``prefetch`` the batches are produced and prepared in a second thread while the
+    previous one is stored; they must then be made without the database (no session use).
+    """
     now = utcnow()
+    writer = _Writer(campaign, source=source, channel=channel, created_at=now, created_by=created_by)
     total = complete = 0
-    for batch in batches:
-        complete += insert_responses(campaign, batch, source=source, channel=channel, created_at=now)
-        total += len(batch)
-        if progress is not None:
-            progress(len(batch))
+    prepared_batches: Iterator[tuple[int, _Prepared]] = ((len(batch), writer.prepare(batch)) for batch in batches)
+    if prefetch:
+        prepared_batches = _prefetched(prepared_batches)
+    try:
+        for rows, prepared in prepared_batches:
+            writer.write(prepared)
+            complete += prepared.complete
+            total += rows
+            if progress is not None:
+                progress(rows)
+        writer.close()
+    except BaseException as exc:
+        writer.abort(exc)
+        raise
+    finally:
+        close = getattr(prepared_batches, "close", None)
+        if close is not None:
+            close()
     return Stored(total, complete, source, channel, now)
+
+
+class _Failed:
+    """An exception raised by the producing thread, handed to the consuming one."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+_END = object()
+
+
+def _prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Iterate ``items`` in a second thread, up to ``depth`` ahead; its exceptions are raised here.
+
+    Stopping early (an error while storing) stops the thread and closes ``items`` before returning.
+    """
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(value, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as exc:  # noqa: BLE001 — handed over and raised in the consuming thread
+            put(_Failed(exc))
+            return
+        put(_END)
+
+    thread = threading.Thread(target=produce, name="import-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
 
 
 def stored_id_ranges(campaign: Campaign, stored: Stored) -> list[list[int]]:
@@ -911,18 +1118,218 @@ def _import(
     reopenable = _Reopenable(source)
     name = file_name or reopenable.name
     try:
-        expected = _check_file(campaign, kind, reopenable)
         try:
+            # A good file is read once: checked and stored together, in one transaction.
+            stored, units = _store_in_one_pass(campaign, kind, reopenable, user, progress)
+            record_import(campaign, stored, name, user=user, actor=actor)
+            db.session.commit()
+        except (_Doubt, _Stop, ImportFileError, sa.exc.IntegrityError):
+            # Anything wrong or unusual: nothing is kept, and the file is read the careful way, which
+            # lists every problem (or, for an unusual but good file, stores it after all).
+            db.session.rollback()
+            expected = _check_file(campaign, kind, reopenable)
             stored, units = _store_file(campaign, kind, reopenable, user, expected, progress)
             record_import(campaign, stored, name, user=user, actor=actor)
             db.session.commit()
         except BaseException:
             db.session.rollback()
             raise
-        _refresh_statistics(stored.rows)
+    except BaseException:
+        db.session.rollback()
+        raise
     finally:
         reopenable.close()
+    _refresh_statistics(stored.rows)
     return ImportResult(rows=stored.rows, complete=stored.complete, units=units, source=kind, file_name=name)
+
+
+class _Doubt(Exception):
+    """The one pass met a problem, or something it leaves to the careful reading of the file."""
+
+
+def _store_in_one_pass(
+    campaign: Campaign,
+    kind: Source,
+    reopenable: _Reopenable,
+    user: User | None,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[Stored, int]:
+    """Check and store the file in one reading; raise _Doubt (or the error met) at the first problem.
+
+    Plain consultant files (UTF-8, no quotes, one record per line) are parsed by pandas' C reader,
+    column by column; any other file by the csv module and the same checks as the careful pass.
+    Duplicate respondents, in the file or already stored, are refused by the unique index.
+    """
+    pseudonymise = Pseudonymiser()
+    units: set[int] = set()
+    batches = _plain_batches(campaign, kind, reopenable, pseudonymise, units)
+    if batches is None:
+        batches = _checked_batches(campaign, kind, reopenable, pseudonymise, units, doubt=True)
+    expected = _count_rows(reopenable) if progress is not None else 0
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(done, max(expected, done))
+
+    stored = insert_in_batches(campaign, batches, source=kind, channel=Channel.IMPORT, progress=advance,
+                               created_by=user.id if user is not None else None, prefetch=True)
+    if stored.rows == 0:
+        raise _Doubt("no rows")
+    return stored, len(units)
+
+
+def _count_rows(reopenable: _Reopenable) -> int:
+    """The lines after the header: the rows to expect, for a progress bar (blank lines count too)."""
+    lines, last = 0, b"\n"
+    with reopenable.open() as stream:
+        while block := stream.read(1 << 20):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return max(lines + (last != b"\n") - 1, 0)
+
+
+#: Bytes of a plain file parsed at once (about 15,000 consultant rows).
+PLAIN_BLOCK_BYTES = 1 << 20
+
+
+def _plain_batches(
+    campaign: Campaign, kind: Source, reopenable: _Reopenable, pseudonymise: Pseudonymiser, units: set[int]
+) -> Iterator[ResponseBatch] | None:
+    """Batches of a plain consultant file read with pandas, or None when the file does not start plainly.
+
+    Plain: UTF-8, the header line without quotes. Each block of lines must then be plain too (no
+    quote, no NUL, no lone CR, every line with the header's number of fields) and hold only the
+    exact spellings the careful pass accepts at once (unit codes, groups, answers as written in
+    the questionnaire's scale); anything else raises _Doubt, and the careful pass takes over. The
+    values stored are the ones the careful pass would store.
+    """
+    if kind != Source.CONSULTANT:
+        return None
+    with reopenable.open() as stream:
+        head = stream.read(65536)
+    bom = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+    line_end = head.find(b"\n", bom)
+    if line_end < 0:
+        return None
+    first_line = head[bom:line_end].removesuffix(b"\r")
+    if any(mark in first_line for mark in (b'"', b"\r", b"\x00")):
+        return None
+    try:
+        header_text = first_line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    # The delimiter as the csv reader chooses it (see _reader).
+    delimiter = ";" if first_line.count(b";") > first_line.count(b",") else ","
+    header = header_text.split(delimiter)
+    checker = _Checker(campaign, kind, header)  # a bad header raises here, listed as the careful pass lists it
+    position, width, item_codes = checker.position, checker.width, checker.item_codes
+    unit_at, respondent_at, group_at = (position[name] for name in CONSULTANT_COLUMNS)
+    item_at = [position[code] for code in item_codes]
+    dtypes: dict[int, Any] = {at: "category" for at in (unit_at, group_at, *item_at)}
+    dtypes[respondent_at] = object
+    unit_ids, scale, separator = checker.units, checker.scale, delimiter.encode()
+    body_start = line_end + 1
+
+    def coded(frame: pd.DataFrame, at: int, table: Mapping[str, Any]) -> np.ndarray:
+        """A column's values looked up in ``table`` (exact spellings only), one look-up per distinct value."""
+        column = frame[at]
+        looked_up = [table.get(value) for value in column.cat.categories.tolist()]
+        codes = column.cat.codes.to_numpy()
+        if None in looked_up or (codes < 0).any():
+            raise _Doubt(f"column {at}")
+        return np.asarray(looked_up)[codes]
+
+    def batches() -> Iterator[ResponseBatch]:
+        with reopenable.open() as stream:
+            stream.seek(stream.tell() + body_start)
+            for block in _blocks(stream):
+                lines = block.count(b"\n") + (not block.endswith(b"\n"))
+                if (b'"' in block or b"\x00" in block or block.count(b"\r") != block.count(b"\r\n")
+                        or block.count(separator) != lines * (width - 1)):
+                    raise _Doubt("not a plain block")
+                try:
+                    frame = pd.read_csv(io.BytesIO(block), sep=delimiter, header=None, index_col=False, dtype=dtypes,
+                                        quoting=csv.QUOTE_NONE, na_filter=False, engine="c", encoding="utf-8")
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise _Doubt(str(exc)) from None
+                if frame.shape != (lines, width):
+                    raise _Doubt("fields")
+                n = lines
+                answers = np.empty((n, len(item_at)), dtype=float)
+                for k, at in enumerate(item_at):
+                    answers[:, k] = coded(frame, at, scale)
+                unit_column = coded(frame, unit_at, unit_ids).tolist()
+                groups = coded(frame, group_at, GROUPS).tolist()
+                respondents = [raw.strip() for raw in frame[respondent_at].tolist()]
+                lengths = list(map(len, respondents))
+                if min(lengths) == 0 or max(lengths) > MAX_RESPONDENT_ID:
+                    raise _Doubt("respondent id")
+                units.update(unit_column)
+                yield ResponseBatch(unit_ids=unit_column, customer_groups=groups,
+                                    respondent_ids=pseudonymise.many(respondents), answers=answers)
+
+    return batches()
+
+
+def _blocks(stream: BinaryIO) -> Iterator[bytes]:
+    """The stream in blocks of about PLAIN_BLOCK_BYTES, each ending at the end of a line (or of the file)."""
+    rest = b""
+    while chunk := stream.read(PLAIN_BLOCK_BYTES):
+        chunk = rest + chunk
+        end = chunk.rfind(b"\n") + 1
+        if end == 0:
+            rest = chunk
+            continue
+        rest = chunk[end:]
+        yield chunk[:end]
+    if rest:
+        yield rest
+
+
+def _checked_batches(
+    campaign: Campaign,
+    kind: Source,
+    reopenable: _Reopenable,
+    pseudonymise: Pseudonymiser,
+    units: set[int],
+    *,
+    doubt: bool,
+) -> Iterator[ResponseBatch]:
+    """Batches of any file, read by the csv module and checked chunk by chunk as the careful pass checks.
+
+    A chunk with problems raises _Doubt (``doubt``) or an ImportFileError listing them. The header
+    is read and the checker made (database look-ups) before this returns, so the batches
+    themselves can be made in another thread.
+    """
+
+    def batches() -> Iterator[ResponseBatch | None]:
+        with reopenable.open() as stream, _reader(stream) as chunks:
+            _, header = next(chunks, ([1], [[]]))
+            checker = _Checker(campaign, kind, header[0])
+            yield None  # ready: what follows needs no database
+            for lines, records in chunks:
+                chunk, problems = checker.check(lines, records)
+                if problems:
+                    if doubt:
+                        raise _Doubt("problems")
+                    raise ImportFileError(problems, bad_rows=len({p.line for p in problems}))
+                units.update(chunk.unit_ids)
+                yield ResponseBatch(
+                    unit_ids=chunk.unit_ids,
+                    customer_groups=chunk.groups,
+                    respondent_ids=pseudonymise.many(chunk.respondent_ids),
+                    answers=chunk.answers,
+                    rater_unit_ids=chunk.rater_unit_ids,
+                    assignment_ids=chunk.assignment_ids,
+                    idempotency_keys=chunk.interview_keys,
+                )
+
+    primed = batches()
+    next(primed)
+    return primed  # type: ignore[return-value]
 
 
 #: An import at least this large refreshes PostgreSQL's statistics of the response table at once.
@@ -989,31 +1396,9 @@ def _store_file(
     expected: int,
     progress: Callable[[int, int], None] | None,
 ) -> tuple[Stored, int]:
-    """Second pass: store the checked rows; return what was stored and how many units it covers."""
-    pseudonymise = Pseudonymiser()
-    created_by = [user.id] * BATCH_SIZE if user is not None else None
+    """Second pass of the careful reading: store the checked rows; return what was stored and how many units."""
     units: set[int] = set()
     done = 0
-
-    def batches() -> Iterator[ResponseBatch]:
-        with reopenable.open() as stream, _reader(stream) as chunks:
-            _, header = next(chunks)
-            checker = _Checker(campaign, kind, header[0])
-            for lines, records in chunks:
-                chunk, problems = checker.check(lines, records)
-                if problems:
-                    raise ImportFileError(problems, bad_rows=len({p.line for p in problems}))
-                units.update(chunk.unit_ids)
-                yield ResponseBatch(
-                    unit_ids=chunk.unit_ids,
-                    customer_groups=chunk.groups,
-                    respondent_ids=pseudonymise.many(chunk.respondent_ids),
-                    answers=chunk.answers,
-                    rater_unit_ids=chunk.rater_unit_ids,
-                    assignment_ids=chunk.assignment_ids,
-                    idempotency_keys=chunk.interview_keys,
-                    created_by_ids=created_by[: len(chunk.lines)] if created_by else None,
-                )
 
     def advance(count: int) -> None:
         nonlocal done
@@ -1022,7 +1407,9 @@ def _store_file(
             progress(done, expected)
 
     try:
-        stored = insert_in_batches(campaign, batches(), source=kind, channel=Channel.IMPORT, progress=advance)
+        batches = _checked_batches(campaign, kind, reopenable, Pseudonymiser(), units, doubt=False)
+        stored = insert_in_batches(campaign, batches, source=kind, channel=Channel.IMPORT, progress=advance,
+                                   created_by=user.id if user is not None else None, prefetch=True)
     except _Stop as stop:
         raise ImportFileError([stop.problem]) from None
     if stored.rows != expected:
