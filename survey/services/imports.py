@@ -201,6 +201,8 @@ class _Prepared:
     columns: tuple[str, ...]
     rows: list[Any]
     complete: int
+    #: The rows were found to meet the response table's CHECK constraints (SQLite need not check them again).
+    checked: bool = False
 
 
 class _Writer:
@@ -286,7 +288,8 @@ class _Writer:
         complete = n - int(np.isnan(indexed.index).sum())
         if self.backend == "sqlite":
             # Constant columns are literals of the statement (see _sqlite_statement): only these are bound.
-            return _Prepared(tuple(varying), list(zip(*varying.values(), strict=True)), complete)
+            return _Prepared(tuple(varying), list(zip(*varying.values(), strict=True)), complete,
+                             checked=_meets_checks(indexed.index, batch.customer_groups))
         constants = {name: value for name, value in self.constants.items()
                      if value is not None and name not in varying}
         columns = tuple(name for name in INSERT_COLUMNS if name in varying or name in constants)
@@ -302,7 +305,18 @@ class _Writer:
             with self._as_integrity_error():
                 self._copy_rows(prepared)
         elif self.backend == "sqlite":
-            self.connection.exec_driver_sql(self._sqlite_statement(prepared.columns), prepared.rows)
+            statement = self._sqlite_statement(prepared.columns)
+            if not prepared.checked:
+                self.connection.exec_driver_sql(statement, prepared.rows)
+                return
+            # The rows meet the CHECK constraints (_meets_checks; the other checked columns are literals
+            # from the enums): SQLite is spared evaluating five of them per row, a quarter of the insert's time.
+            dbapi_connection = self.connection.connection.dbapi_connection
+            dbapi_connection.execute("PRAGMA ignore_check_constraints = ON")  # type: ignore[union-attr]
+            try:
+                self.connection.exec_driver_sql(statement, prepared.rows)
+            finally:
+                dbapi_connection.execute("PRAGMA ignore_check_constraints = OFF")  # type: ignore[union-attr]
         else:
             # Any other database: the portable (slower) way, through the column types.
             answers = prepared.columns.index("answers")
@@ -378,6 +392,20 @@ class _Writer:
         self._copy, self._copy_columns, self._exit = copy, columns, exit_
 
 
+#: The values the response table's CHECK constraints allow for the customer group (ck_response_customergroup).
+GROUP_VALUES = frozenset(GROUPS)
+
+
+def _meets_checks(index: np.ndarray, customer_groups: Iterable[str]) -> bool:
+    """Whether rows meet the CHECK constraints of the response table on their varying columns.
+
+    ck_response_index_range (an index is NULL or within 0–100) and ck_response_customergroup; the
+    other CHECKs (source, channel, review state) hold for the enum values the writer uses as literals.
+    """
+    out_of_range = (index < 0) | (index > 100)  # NaN (no index) compares False: allowed
+    return not bool(out_of_range.any()) and set(customer_groups) <= GROUP_VALUES
+
+
 def _sql_literal(value: Any) -> str:
     """A constant of the INSERT as SQL text: NULL, an integer, or a quoted string (ids, enum values, a timestamp)."""
     if value is None:
@@ -445,6 +473,8 @@ class Stored:
     source: Source
     channel: Channel
     created_at: dt.datetime
+    #: The ids of the rows as one [first, last] run, when known without looking at the rows (see insert_in_batches).
+    id_range: tuple[int, int] | None = None
 
 
 def insert_in_batches(
@@ -465,6 +495,9 @@ def insert_in_batches(
     now = utcnow()
     writer = _Writer(campaign, source=source, channel=channel, created_at=now, created_by=created_by)
     total = complete = 0
+    restore_cache = _smaller_cache(writer.connection) if prefetch else None
+    last_id = sa.select(sa.func.max(Response.id))
+    before = writer.connection.scalar(last_id) or 0
     prepared_batches: Iterator[tuple[int, _Prepared]] = ((len(batch), writer.prepare(batch)) for batch in batches)
     if prefetch:
         prepared_batches = _prefetched(prepared_batches)
@@ -480,10 +513,34 @@ def insert_in_batches(
         writer.abort(exc)
         raise
     finally:
-        close = getattr(prepared_batches, "close", None)
-        if close is not None:
-            close()
-    return Stored(total, complete, source, channel, now)
+        for done_with in (prepared_batches, batches):
+            close = getattr(done_with, "close", None)
+            if close is not None:
+                close()
+        if restore_cache is not None:
+            restore_cache()
+    # Every id given to these rows is above ``before`` (ids only grow), and they are ``total`` different ids
+    # up to the largest id now seen: when that leaves no room for anyone else's, they are exactly this run.
+    after = writer.connection.scalar(last_id) or 0
+    id_range = (before + 1, after) if total and after - before == total else None
+    return Stored(total, complete, source, channel, now, id_range)
+
+
+#: The SQLite page cache of the connection during a file import, in KiB (None: keep the connection's).
+SQLITE_IMPORT_CACHE_KIB: int | None = 64 * 1024
+
+
+def _smaller_cache(connection: sa.Connection) -> Callable[[], None] | None:
+    """On SQLite, give the import its own page cache size; return how to restore the connection's."""
+    if connection.dialect.name != "sqlite" or SQLITE_IMPORT_CACHE_KIB is None:
+        return None
+    before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size = {-int(SQLITE_IMPORT_CACHE_KIB)}")
+
+    def restore() -> None:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
+
+    return restore
 
 
 class _Failed:
@@ -543,6 +600,8 @@ def _prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
 
 def stored_id_ranges(campaign: Campaign, stored: Stored) -> list[list[int]]:
     """The ids of the rows one ``insert_in_batches`` call stored, as [first, last] runs (gaps and islands in SQL)."""
+    if stored.id_range is not None:
+        return [list(stored.id_range)]
     numbered = (
         sa.select(Response.id, (Response.id - sa.func.row_number().over(order_by=Response.id)).label("island"))
         .where(
