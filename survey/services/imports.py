@@ -1287,19 +1287,18 @@ def _plain_batches(
     position, width, item_codes = checker.position, checker.width, checker.item_codes
     unit_at, respondent_at, group_at = (position[name] for name in CONSULTANT_COLUMNS)
     item_at = [position[code] for code in item_codes]
-    dtypes: dict[int, Any] = {at: "category" for at in (unit_at, group_at, *item_at)}
-    dtypes[respondent_at] = object
+    # Every column as text, exactly as written (pandas would turn a column of digits into numbers).
+    dtypes: dict[int, Any] = dict.fromkeys(range(width), object)
     unit_ids, scale, separator = checker.units, checker.scale, delimiter.encode()
     body_start = line_end + 1
 
-    def coded(frame: pd.DataFrame, at: int, table: Mapping[str, Any]) -> np.ndarray:
-        """A column's values looked up in ``table`` (exact spellings only), one look-up per distinct value."""
-        column = frame[at]
-        looked_up = [table.get(value) for value in column.cat.categories.tolist()]
-        codes = column.cat.codes.to_numpy()
+    def coded(values: np.ndarray, table: Mapping[str, Any]) -> np.ndarray:
+        """Text values looked up in ``table`` (exact spellings only), one look-up per distinct value."""
+        codes, distinct = pd.factorize(values.ravel())
+        looked_up = [table.get(value) for value in distinct.tolist()]
         if None in looked_up or (codes < 0).any():
-            raise _Doubt(f"column {at}")
-        return np.asarray(looked_up)[codes]
+            raise _Doubt("a value the careful pass looks at")
+        return np.asarray(looked_up)[codes].reshape(values.shape)
 
     def batches() -> Iterator[ResponseBatch]:
         with reopenable.open() as stream:
@@ -1316,12 +1315,9 @@ def _plain_batches(
                     raise _Doubt(str(exc)) from None
                 if frame.shape != (lines, width):
                     raise _Doubt("fields")
-                n = lines
-                answers = np.empty((n, len(item_at)), dtype=float)
-                for k, at in enumerate(item_at):
-                    answers[:, k] = coded(frame, at, scale)
-                unit_column = coded(frame, unit_at, unit_ids).tolist()
-                groups = coded(frame, group_at, GROUPS).tolist()
+                answers = coded(frame[item_at].to_numpy(), scale).astype(float, copy=False)
+                unit_column = coded(frame[unit_at].to_numpy(), unit_ids).tolist()
+                groups = coded(frame[group_at].to_numpy(), GROUPS).tolist()
                 respondents = [raw.strip() for raw in frame[respondent_at].tolist()]
                 lengths = list(map(len, respondents))
                 if min(lengths) == 0 or max(lengths) > MAX_RESPONDENT_ID:

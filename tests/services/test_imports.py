@@ -781,10 +781,10 @@ def test_partial_indexes_still_refuse_a_second_idempotency_key_or_invitation(mak
 def test_response_indexes_are_partial_where_imports_leave_nulls(app, backend):
     if backend == "sqlite":
         definitions = dict(db.session.execute(sa.text(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'response'")).tuples())
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'response'")).all())
     else:
         definitions = dict(db.session.execute(sa.text(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'response'")).tuples())
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'response'")).all())
     for name, column in [("uq_response_campaign_id_idempotency_key", "idempotency_key"),
                          ("uq_response_invitation_id", "invitation_id"),
                          ("ix_response_assignment_id", "assignment_id")]:
@@ -837,14 +837,14 @@ def test_migration_makes_the_indexes_partial_and_back(database_url, tmp_path):
             with db.engine.connect() as connection:
                 assert {"uq_response_campaign_id_idempotency_key", "uq_response_invitation_id",
                         "ix_response_assignment_id", "ix_response_campaign_stats"} <= index_names(connection)
-                with pytest.raises(sa.exc.IntegrityError), connection.begin():
-                    insert_pair(connection, "same")
+            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+                insert_pair(connection, "same")
             upgrade(directory=directory)
             with db.engine.connect() as connection:
                 assert {"uq_response_campaign_id_idempotency_key", "uq_response_invitation_id",
                         "ix_response_assignment_id", "ix_response_campaign_stats"} <= index_names(connection)
-                with pytest.raises(sa.exc.IntegrityError), connection.begin():
-                    insert_pair(connection, "same")
+            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+                insert_pair(connection, "same")
         finally:
             db.session.remove()
             upgrade(directory=directory)
