@@ -862,3 +862,14 @@ def test_known_id_run_is_the_run_the_rows_have(make_campaign, tmp_path):
     looked_up = imports.stored_id_ranges(campaign, imports.Stored(30, 0, Source.CONSULTANT, Channel.IMPORT,
                                                                   created_at))
     assert event.after["response_ids"] == looked_up
+
+
+@pytest.mark.parametrize("key", ["k", "a key of exactly sixty-four bytes, padded out to the SHA block.."[:64], "ổ" * 40])
+def test_file_pseudonymiser_matches_hmac_for_any_key_length(app, monkeypatch, key):
+    """The hand-made HMAC (pads hashed once) equals hmac's for short, block-sized and longer-than-block keys."""
+    import hmac
+
+    monkeypatch.setitem(app.config, "PSEUDONYM_KEY", key)
+    ids = ["KH-0001", "Nguyễn Văn An", "x" * 80, "7"]
+    expected = [hmac.new(key.encode(), raw.encode(), "sha256").hexdigest()[:40] for raw in ids]
+    assert imports.Pseudonymiser().many(ids) == expected == [pseudonymise(raw) for raw in ids]
