@@ -401,6 +401,9 @@ class _Writer:
         self._copy, self._copy_columns, self._exit = copy, columns, exit_
 
 
+#: The response table's CHECK constraints, all of them met by rows the writer has verified (see _meets_checks).
+VERIFIED_CHECKS = frozenset({"ck_response_index_range", "ck_response_source", "ck_response_channel",
+                             "ck_response_customergroup", "ck_response_reviewstate"})
 #: The values the response table's CHECK constraints allow for the customer group (ck_response_customergroup).
 GROUP_VALUES = frozenset(GROUPS)
 
@@ -1213,9 +1216,6 @@ def _import(
             stored, units = _store_file(campaign, kind, reopenable, user, expected, progress)
             record_import(campaign, stored, name, user=user, actor=actor)
             db.session.commit()
-        except BaseException:
-            db.session.rollback()
-            raise
     except BaseException:
         db.session.rollback()
         raise

@@ -873,3 +873,14 @@ def test_file_pseudonymiser_matches_hmac_for_any_key_length(app, monkeypatch, ke
     ids = ["KH-0001", "Nguyễn Văn An", "x" * 80, "7"]
     expected = [hmac.new(key.encode(), raw.encode(), "sha256").hexdigest()[:40] for raw in ids]
     assert imports.Pseudonymiser().many(ids) == expected == [pseudonymise(raw) for raw in ids]
+
+
+def test_the_writer_verifies_every_check_constraint_of_the_response_table(app, backend):
+    """SQLite skips the CHECKs for rows the writer verified: a new CHECK must be verified there too."""
+    if backend == "sqlite":
+        [sql] = db.session.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'response'")).scalars()
+        names = set(re.findall(r"CONSTRAINT (\w+) CHECK", sql))
+    else:
+        names = set(db.session.scalars(sa.text(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'response'::regclass AND contype = 'c'")))
+    assert names == imports.VERIFIED_CHECKS
