@@ -10,10 +10,11 @@ keeping the rows, and only if there is none (an unusual but good file) does a se
 them. So a refused file gets the complete problem list, and nothing of it is kept.
 
 Rows are handled a batch at a time, column by column, so the per-row Python work stays small;
-the respondent indices of a batch come from one call of ``scoring.respondent_indices``. The
-next batch is prepared in a second thread while the previous one is stored: one binary COPY
-for the whole file on PostgreSQL, one ``executemany`` per batch on SQLite. Memory stays flat;
-the careful pass keeps 12 bytes per row to find duplicate respondent ids.
+the respondent indices of a batch come from one call of ``scoring.respondent_indices``. On
+PostgreSQL the rows go to one binary COPY for the whole file, and the next batch is prepared
+in a second thread while the server stores the previous one; on SQLite each batch is one
+``executemany`` with the constant columns as literals. Memory stays flat; the careful pass
+keeps 12 bytes per row to find duplicate respondent ids.
 
 ``insert_responses`` (the batched insert) is shared with the demo data generator.
 """
@@ -501,8 +502,9 @@ def insert_in_batches(
 ) -> Stored:
     """Store batches one after the other, all with one timestamp. Does not commit.
 
-    With ``prefetch`` the batches are produced and prepared in a second thread while the
-    previous one is stored; they must then be made without the database (no session use).
+    With ``prefetch`` the batches may be produced and prepared in a second thread while the
+    previous one is stored (on PostgreSQL); they must then be made without the database (no
+    session use). A file import sets it, and also gets its own SQLite page cache size.
     """
     now = utcnow()
     writer = _Writer(campaign, source=source, channel=channel, created_at=now, created_by=created_by)
@@ -511,7 +513,10 @@ def insert_in_batches(
     last_id = sa.select(sa.func.max(Response.id))
     before = writer.connection.scalar(last_id) or 0
     prepared_batches: Iterator[tuple[int, _Prepared]] = ((len(batch), writer.prepare(batch)) for batch in batches)
-    if prefetch:
+    if prefetch and writer.backend != "sqlite":
+        # Measured: PostgreSQL's server works on one batch while the next is prepared (100k rows 3.6 s
+        # instead of 4.2 s). SQLite gains nothing (sqlite3 takes the GIL back for every row, so the two
+        # threads take turns) and would hold two more batches in memory (35 MiB).
         prepared_batches = _prefetched(prepared_batches)
     try:
         for rows, prepared in prepared_batches:
