@@ -884,3 +884,19 @@ def test_the_writer_verifies_every_check_constraint_of_the_response_table(app, b
         names = set(db.session.scalars(sa.text(
             "SELECT conname FROM pg_constraint WHERE conrelid = 'response'::regclass AND contype = 'c'")))
     assert names == imports.VERIFIED_CHECKS
+
+
+@pytest.mark.parametrize("width", [1, 2, 7, 21])
+def test_answers_json_is_the_text_json_dumps_gives(width):
+    """The JSON text the batched insert stores is the one the ORM path stores (json.dumps of the dict)."""
+    import json
+
+    rng = np.random.default_rng(width)
+    codes = [f"item_{k}" for k in range(width)]
+    for high in (10, 100):
+        answers = rng.integers(0, high + 1, (300, width)).astype(float)
+        answers[rng.random(answers.shape) < 0.2] = np.nan
+        answers[0] = np.nan  # a row with nothing answered
+        expected = [json.dumps({c: (None if v != v else int(v)) for c, v in zip(codes, row, strict=True)})
+                    for row in answers.tolist()]
+        assert imports.answers_json(answers, codes) == expected
