@@ -206,7 +206,7 @@ def dataset_rows(options: argparse.Namespace, measured: list[Measured], remarks:
         else:
             memory = f"{_mib(m.imported.peak_mib)} (app loaded: {_mib(m.imported.baseline_mib)})"
             target, met = "≥ 50,000 rows/s", rate >= 50_000
-        rows.append(Row("Import consultant CSV (check pass + store pass)", m.backend, size,
+        rows.append(Row("Import consultant CSV (one pass: checked and stored together)", m.backend, size,
                         f"{rate:,.0f} rows/s ({m.imported.seconds:,.1f} s, CPU {m.imported.cpu_seconds:,.1f} s)",
                         "", memory, target, met))
     for m in measured:

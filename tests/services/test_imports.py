@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import functools
 import io
 import math
+import re
 import uuid
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -565,3 +568,335 @@ def test_large_import_refreshes_the_planner_statistics(make_campaign, tmp_path, 
         assert db.session.scalar(sa.text("SELECT reltuples FROM pg_class WHERE relname = 'response'")) == 25
     else:
         assert analyzed == []
+
+
+# --- One pass for a good file ----------------------------------------------------------------------
+
+
+def stored_rows(campaign) -> list[tuple]:
+    """Everything an import decides about its rows, in file order (ids, campaign and clock aside)."""
+    return db.session.execute(
+        sa.select(
+            Response.unit_id, Response.source, Response.channel, Response.customer_group, Response.respondent_id,
+            Response.questionnaire_version, sa.cast(Response.answers, sa.Text), Response.respondent_index,
+            Response.answered_dimensions, Response.idempotency_key, Response.invitation_id, Response.rater_unit_id,
+            Response.assignment_id, Response.review_state, Response.review_comment, Response.created_by_id,
+            Response.created_at == Response.updated_at, *(getattr(Response, c) for c in DIMENSION_COLUMNS),
+        ).where(Response.campaign_id == campaign.id).order_by(Response.id)
+    ).tuples().all()
+
+
+def careful_only(monkeypatch):
+    """Make imports take the careful way (check pass, then store pass), as every import did before."""
+
+    def refuse(*args, **kwargs):
+        raise imports._Doubt("the careful way, for comparison")
+
+    monkeypatch.setattr(imports, "_store_in_one_pass", refuse)
+
+
+def many_rows(campaign, units: list[str], n: int, start: int = 0) -> list[tuple[str, str, str, list[int | None]]]:
+    return [(units[k % len(units)], f"KH-{k:05d}", "business" if k % 5 == 0 else "household",
+             answers_row(campaign, k, blanks=k % 17)) for k in range(start, start + n)]
+
+
+def awkward_file(campaign, units: list[str], quoted: bool) -> str:
+    """A good file the careful reader takes in its stride, with what the plain reader leaves to it."""
+    header = ["unit_code", "respondent_id", "customer_group", *item_codes(campaign)]
+    rows = [
+        [units[1], "  KH 002  ", " Business ", *answers_row(campaign, 2, blanks=4)],  # spaces, upper case
+        [units[0].upper(), "KH-003", "HOUSEHOLD", *[f" {v} " if v else "" for v in answers_row(campaign, 3)]],
+        [units[1], "KH-004", "household", *answers_row(campaign, 4, blanks=16)],
+    ]
+    if quoted:
+        rows += [
+            [units[0], '"Nguyễn, Văn An"', "household", *answers_row(campaign, 1)],  # quoted, comma inside
+            [units[1], '"dòng\nhai"', "household", *answers_row(campaign, 5, blanks=16)],  # newline in a field
+        ]
+    return csv_text(header, rows) + "\n" + ",".join([""] * len(header)) + "\n"  # a blank line and a blank record
+
+
+@pytest.mark.parametrize("kind", ["plain", "plain-crlf", "spaces", "quoted", "semicolons-bom"])
+def test_one_pass_stores_exactly_what_the_careful_way_stores(make_campaign, tmp_path, monkeypatch, kind):
+    fast = make_campaign(code="fast", units=3)
+    careful = make_campaign(code="careful", units=0)
+    units = list(db.session.scalars(sa.select(Unit.code).order_by(Unit.id)))
+    if kind.startswith("plain"):
+        text = consultant_csv(fast, many_rows(fast, units, 60))
+        if kind == "plain-crlf":
+            text = text.replace("\n", "\r\n")
+        data = text.encode("utf-8")
+    elif kind in ("spaces", "quoted"):
+        data = awkward_file(fast, units, quoted=kind == "quoted").encode("utf-8")
+    else:
+        header = ["unit_code", "respondent_id", "customer_group", *item_codes(fast)]
+        rows = [[u, rid, g, *answers] for u, rid, g, answers in many_rows(fast, units, 20)]
+        data = codecs.BOM_UTF8 + csv_text(header, rows, delimiter=";").encode("utf-8")
+    monkeypatch.setattr(imports, "PLAIN_BLOCK_BYTES", 700)  # several blocks, so several batches
+    path = write(tmp_path, data)
+    first = import_consultant(fast, path)
+    with monkeypatch.context() as patched:
+        careful_only(patched)
+        second = import_consultant(careful, path)
+    assert (first.rows, first.complete, first.units) == (second.rows, second.complete, second.units)
+    assert first.rows == {"plain": 60, "plain-crlf": 60, "spaces": 3, "quoted": 5, "semicolons-bom": 20}[kind]
+    assert stored_rows(fast) == stored_rows(careful)
+    assert len({row[4] for row in stored_rows(fast)}) == first.rows  # pseudonyms, all different
+
+
+def test_good_plain_file_is_read_once_with_progress(make_campaign, tmp_path, monkeypatch):
+    campaign = make_campaign(units=3)
+    units = list(db.session.scalars(sa.select(Unit.code).order_by(Unit.id)))
+    path = write(tmp_path, consultant_csv(campaign, many_rows(campaign, units, 50)))
+    monkeypatch.setattr(imports, "PLAIN_BLOCK_BYTES", 1000)
+
+    def no_check_pass(*args):
+        raise AssertionError("a good plain file is not read a second time")
+
+    monkeypatch.setattr(imports, "_check_file", no_check_pass)
+    seen: list[tuple[int, int]] = []
+    result = import_consultant(campaign, path, progress=lambda done, expected: seen.append((done, expected)))
+    assert result.rows == 50 == response_count()
+    assert len(seen) > 1 and seen[-1] == (50, 50)
+    assert [done for done, _ in seen] == sorted({done for done, _ in seen})
+    [event] = import_events()
+    ids = db.session.scalars(sa.select(Response.id).order_by(Response.id)).all()
+    assert event.after["response_ids"] == [[ids[0], ids[-1]]] and len(ids) == ids[-1] - ids[0] + 1
+
+
+def refusal(make_campaign, tmp_path, monkeypatch, text: str, *, careful: bool):
+    """The problems an import of ``text`` reports (either way), with what it stored."""
+    with monkeypatch.context() as patched:
+        if careful:
+            careful_only(patched)
+        with pytest.raises(ImportFileError) as caught:
+            import_consultant(db.session.scalar(sa.select(imports.Campaign).where(imports.Campaign.code == "bad")),
+                              write(tmp_path, text, "careful.csv" if careful else "fast.csv"))
+    error = caught.value
+    return [(p.line, p.column, p.reason, p.message, dict(p.params)) for p in error.problems], error.bad_rows
+
+
+@pytest.mark.parametrize("problem", ["late-bad-value", "duplicate", "duplicate-far", "already-stored", "several"])
+def test_bad_file_is_refused_whole_with_the_careful_problem_list(make_campaign, tmp_path, monkeypatch, problem):
+    campaign = make_campaign(code="bad", units=3)
+    units = list(db.session.scalars(sa.select(Unit.code).order_by(Unit.id)))
+    rows = many_rows(campaign, units, 120)
+    if problem == "already-stored":
+        import_consultant(campaign, write(tmp_path, consultant_csv(campaign, [rows[100]]), "earlier.csv"))
+    monkeypatch.setattr(imports, "PLAIN_BLOCK_BYTES", 900)  # the problem comes after rows already stored
+    if problem == "late-bad-value":
+        rows[110] = (rows[110][0], rows[110][1], rows[110][2], [11, *rows[110][3][1:]])
+    elif problem == "duplicate":
+        rows[111] = (rows[110][0], rows[110][1], "household", rows[111][3])
+    elif problem == "duplicate-far":
+        rows[119] = (rows[3][0], " " + rows[3][1], *rows[119][2:])
+    elif problem == "several":
+        rows[5] = ("ha-noi", *rows[5][1:])
+        rows[60] = (rows[60][0], rows[60][1], "factory", rows[60][3])
+        rows[100] = (rows[2][0], rows[2][1], *rows[100][2:])
+    text = consultant_csv(campaign, rows)
+    stored_before = response_count()
+    events_before = len(import_events())
+    fast = refusal(make_campaign, tmp_path, monkeypatch, text, careful=False)
+    assert response_count() == stored_before and len(import_events()) == events_before
+    careful = refusal(make_campaign, tmp_path, monkeypatch, text, careful=True)
+    assert fast == careful
+    expected = {
+        "late-bad-value": [(112, item_codes(campaign)[0])],
+        "duplicate": [(113, "respondent_id")],
+        "duplicate-far": [(121, "respondent_id")],
+        "already-stored": [(102, "respondent_id")],
+        "several": [(7, "unit_code"), (62, "customer_group"), (102, "respondent_id")],
+    }[problem]
+    assert [(line, column) for line, column, *_ in fast[0]] == expected
+    assert response_count() == stored_before and len(import_events()) == events_before
+
+
+def test_sqlite_connection_settings_are_restored_after_an_import(make_campaign, tmp_path, backend):
+    campaign = make_campaign(units=1)
+    import_consultant(campaign, write(tmp_path, consultant_csv(campaign, [("bac-giang", "A", "household",
+                                                                           answers_row(campaign, 1))])))
+    if backend != "sqlite":
+        return
+    connection = db.session.connection()
+    assert connection.exec_driver_sql("PRAGMA ignore_check_constraints").scalar() == 0
+    # The file database's own page cache (survey.extensions), not the import's.
+    assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -131072
+
+
+def test_batched_insert_still_meets_the_check_constraints(make_campaign):
+    """Rows the writer has not verified itself are checked by the database as before."""
+    campaign = make_campaign(units=1)
+    unit = db.session.scalar(sa.select(Unit))
+    n = len(item_codes(campaign))
+    batch = imports.ResponseBatch(unit_ids=[unit.id], customer_groups=["factory"], respondent_ids=["x" * 40],
+                                  answers=[[5.0] * n])
+    with pytest.raises(sa.exc.IntegrityError):
+        imports.insert_responses(campaign, batch, source=Source.CONSULTANT, channel=Channel.IMPORT)
+    db.session.rollback()
+    assert imports._meets_checks(np.array([1.0, np.nan, 100.0]), ["household", "business"])
+    assert not imports._meets_checks(np.array([101.0]), ["household"])
+    assert not imports._meets_checks(np.array([5.0]), ["Household"])
+
+
+# --- The partial indexes ---------------------------------------------------------------------------
+
+
+def keyed_batch(campaign, unit, keys, invitations=None):
+    n = len(keys)
+    return imports.ResponseBatch(
+        unit_ids=[unit.id] * n, customer_groups=["household"] * n,
+        respondent_ids=[f"{uuid.uuid4().hex}{k:08d}" for k in range(n)],
+        answers=[[5.0] * len(item_codes(campaign))] * n, idempotency_keys=keys, invitation_ids=invitations,
+    )
+
+
+def test_partial_indexes_still_refuse_a_second_idempotency_key_or_invitation(make_campaign):
+    from survey.models import Invitation
+
+    campaign = make_campaign(units=1)
+    unit = db.session.scalar(sa.select(Unit))
+    store = functools.partial(imports.insert_responses, campaign, source=Source.CONSULTANT, channel=Channel.WEB)
+    store(keyed_batch(campaign, unit, [None, None, "k-1"]))  # NULL keys never collide
+    db.session.commit()
+    with pytest.raises(sa.exc.IntegrityError):
+        store(keyed_batch(campaign, unit, ["k-1"]))
+    db.session.rollback()
+    other = make_campaign(code="other", units=0)
+    imports.insert_responses(other, keyed_batch(other, unit, ["k-1"]), source=Source.CONSULTANT,
+                             channel=Channel.WEB)  # the same key in another campaign is another response
+    db.session.commit()
+    invitation = Invitation(campaign_id=campaign.id, unit_id=unit.id, customer_group=CustomerGroup.HOUSEHOLD,
+                            token_hash="0" * 64, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
+    db.session.add(invitation)
+    db.session.commit()
+    store(keyed_batch(campaign, unit, ["k-2"], [invitation.id]))
+    db.session.commit()
+    with pytest.raises(sa.exc.IntegrityError):
+        store(keyed_batch(campaign, unit, ["k-3"], [invitation.id]))
+    db.session.rollback()
+    assert response_count() == 5
+
+
+def test_response_indexes_are_partial_where_imports_leave_nulls(app, backend):
+    if backend == "sqlite":
+        definitions = dict(db.session.execute(sa.text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'response'")).all())
+    else:
+        definitions = dict(db.session.execute(sa.text(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'response'")).all())
+    for name, column in [("uq_response_campaign_id_idempotency_key", "idempotency_key"),
+                         ("uq_response_invitation_id", "invitation_id"),
+                         ("ix_response_assignment_id", "assignment_id")]:
+        assert re.search(rf"WHERE \(?{column} IS NOT NULL\)?$", definitions[name]), definitions[name]
+    assert "review_state, id, respondent_index" in definitions["ix_response_campaign_stats"]
+
+
+def test_migration_makes_the_indexes_partial_and_back(database_url, tmp_path):
+    """e7a3c5d9f1b2 upgrades and downgrades with rows in the table; uniqueness holds at both revisions."""
+    from flask_migrate import downgrade, upgrade
+
+    from survey import create_app
+    from tests.conftest import base_config, empty_tables
+
+    url = "sqlite:///" + str(tmp_path / "old.sqlite") if database_url.startswith("sqlite") else database_url
+    app = create_app(base_config(url))
+    directory = app.extensions["migrate"].directory
+
+    def index_names(connection) -> set[str]:
+        inspector = sa.inspect(connection)
+        return ({i["name"] for i in inspector.get_indexes("response")}
+                | {c["name"] for c in inspector.get_unique_constraints("response")})
+
+    def insert_pair(connection, key: str) -> None:
+        t = sa.Table("response", sa.MetaData(), autoload_with=connection)
+        row = {"campaign_id": 1, "unit_id": 1, "source": "consultant", "channel": "web", "customer_group": "household",
+               "questionnaire_version": 1, "answers": {}, "answered_dimensions": 0, "review_state": "received",
+               "idempotency_key": key, "created_at": dt.datetime.now(dt.UTC), "updated_at": dt.datetime.now(dt.UTC)}
+        connection.execute(t.insert(), [{**row, "respondent_id": f"{key}-a"}, {**row, "respondent_id": f"{key}-b"}])
+
+    with app.app_context():
+        db.session.remove()
+        upgrade(directory=directory)
+        if url == database_url:
+            empty_tables()
+        try:
+            with db.engine.begin() as connection:
+                metadata = sa.MetaData()
+                metadata.reflect(connection, only=["unit", "questionnaire", "campaign"])
+                t = metadata.tables
+                connection.execute(t["unit"].insert().values(id=1, code="u", name_vi="u", name_en="u"))
+                connection.execute(t["questionnaire"].insert().values(
+                    id=1, code="q", version=1, title_vi="q", title_en="q", scale_min=1, scale_max=10,
+                    source_text="", checksum="0" * 64, created_at=dt.datetime.now(dt.UTC)))
+                connection.execute(t["campaign"].insert().values(
+                    id=1, code="c", name_vi="c", name_en="c", questionnaire_id=1, target_score=7.5, margin=0.3,
+                    status="open", web_source="consultant", count_only_approved=False,
+                    created_at=dt.datetime.now(dt.UTC)))
+            downgrade(directory=directory, revision="d5b2f3e4a6c7")
+            with db.engine.connect() as connection:
+                assert {"uq_response_campaign_id_idempotency_key", "uq_response_invitation_id",
+                        "ix_response_assignment_id", "ix_response_campaign_stats"} <= index_names(connection)
+            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+                insert_pair(connection, "same")
+            upgrade(directory=directory)
+            with db.engine.connect() as connection:
+                assert {"uq_response_campaign_id_idempotency_key", "uq_response_invitation_id",
+                        "ix_response_assignment_id", "ix_response_campaign_stats"} <= index_names(connection)
+            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+                insert_pair(connection, "same")
+        finally:
+            db.session.remove()
+            upgrade(directory=directory)
+            if url == database_url:
+                empty_tables()
+            db.engine.dispose()
+
+
+def test_known_id_run_is_the_run_the_rows_have(make_campaign, tmp_path):
+    campaign = make_campaign(units=2)
+    units = list(db.session.scalars(sa.select(Unit.code).order_by(Unit.id)))
+    import_consultant(campaign, write(tmp_path, consultant_csv(campaign, many_rows(campaign, units, 30))))
+    [event] = import_events()
+    created_at = db.session.scalar(sa.select(Response.created_at).limit(1))
+    looked_up = imports.stored_id_ranges(campaign, imports.Stored(30, 0, Source.CONSULTANT, Channel.IMPORT,
+                                                                  created_at))
+    assert event.after["response_ids"] == looked_up
+
+
+@pytest.mark.parametrize("key", ["k", "a key of exactly sixty-four bytes, padded out to the SHA block.."[:64], "ổ" * 40])
+def test_file_pseudonymiser_matches_hmac_for_any_key_length(app, monkeypatch, key):
+    """The hand-made HMAC (pads hashed once) equals hmac's for short, block-sized and longer-than-block keys."""
+    import hmac
+
+    monkeypatch.setitem(app.config, "PSEUDONYM_KEY", key)
+    ids = ["KH-0001", "Nguyễn Văn An", "x" * 80, "7"]
+    expected = [hmac.new(key.encode(), raw.encode(), "sha256").hexdigest()[:40] for raw in ids]
+    assert imports.Pseudonymiser().many(ids) == expected == [pseudonymise(raw) for raw in ids]
+
+
+def test_the_writer_verifies_every_check_constraint_of_the_response_table(app, backend):
+    """SQLite skips the CHECKs for rows the writer verified: a new CHECK must be verified there too."""
+    if backend == "sqlite":
+        [sql] = db.session.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'response'")).scalars()
+        names = set(re.findall(r"CONSTRAINT (\w+) CHECK", sql))
+    else:
+        names = set(db.session.scalars(sa.text(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'response'::regclass AND contype = 'c'")))
+    assert names == imports.VERIFIED_CHECKS
+
+
+@pytest.mark.parametrize("width", [1, 2, 7, 21])
+def test_answers_json_is_the_text_json_dumps_gives(width):
+    """The JSON text the batched insert stores is the one the ORM path stores (json.dumps of the dict)."""
+    import json
+
+    rng = np.random.default_rng(width)
+    codes = [f"item_{k}" for k in range(width)]
+    for high in (10, 100):
+        answers = rng.integers(0, high + 1, (300, width)).astype(float)
+        answers[rng.random(answers.shape) < 0.2] = np.nan
+        answers[0] = np.nan  # a row with nothing answered
+        expected = [json.dumps({c: (None if v != v else int(v)) for c, v in zip(codes, row, strict=True)})
+                    for row in answers.tolist()]
+        assert imports.answers_json(answers, codes) == expected
