@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
@@ -101,15 +100,8 @@ class Indexed:
 
 def index_answers(questionnaire: Questionnaire, answers: Mapping[str, int | None]) -> Indexed:
     """The respondent index by DESIGN.md's rules (None when fewer than half the dimensions are answered)."""
-    structure = structure_of(questionnaire)
-    answered = sum(
-        any(answers.get(item) is not None for item in dimension.items) for dimension in structure.dimensions
-    )
-    scores = scoring.dimension_scores(
-        np.array([[np.nan if answers.get(code) is None else float(answers[code]) for code in structure.item_codes]]),
-        structure,
-    )
-    return Indexed(scoring.respondent_index(answers, structure), answered, tuple(scores[0].tolist()))
+    scored = scoring.score_respondent(answers, structure_of(questionnaire))
+    return Indexed(scored.index, scored.answered_dimensions, scored.dimension_scores)
 
 
 def submit_response(
