@@ -50,10 +50,19 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(canonical(content).encode("utf-8")).hexdigest()
 
 
+#: The PostgreSQL advisory lock that serialises appends to the chain (held until the transaction ends).
+CHAIN_LOCK = 727001
+
+
+def chain_lock() -> sa.Function[Any]:
+    """The SQL expression that takes the chain's lock; a lean caller puts it in a statement it sends anyway."""
+    return sa.func.pg_advisory_xact_lock(CHAIN_LOCK)
+
+
 def _lock_chain() -> None:
     """Serialise appends so two transactions never fork the chain (PostgreSQL; SQLite locks the file)."""
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(727001)"))
+        db.session.execute(sa.select(chain_lock()))
 
 
 def record(
@@ -84,6 +93,80 @@ def record(
     event.hash = event_hash(event)
     db.session.add(event)
     return event
+
+
+_events = AuditEvent.__table__
+_LAST_HASH = sa.select(_events.c.hash).order_by(_events.c.id.desc()).limit(1)
+_EVENT_COLUMNS = ("at", "actor_id", "actor", "action", "entity", "entity_id", "before", "after")
+
+
+def _event_parameters() -> list[sa.BindParameter[Any]]:
+    # Typed: a NULL parameter in a SELECT list would otherwise be text, which the integer and JSON columns refuse.
+    return [sa.cast(sa.bindparam(f"p_{name}", type_=_events.c[name].type), _events.c[name].type)
+            for name in _EVENT_COLUMNS]
+
+
+#: PostgreSQL: read the last hash and append the event in one statement. Its hash is computed by
+#: the server from the event's canonical text, which the caller sends without the previous hash:
+#: ``prev_hash`` sorts last among the hashed keys, so the text is ``head + prev_hash + '"}'``
+#: (`event_hash` recomputes exactly this; verify_chain checks it). The statement must start after
+#: the chain lock was taken, so that it sees the last event committed before the lock was granted.
+_last = sa.select(sa.func.coalesce(_LAST_HASH.scalar_subquery(), GENESIS).label("hash")).subquery("last")
+_APPEND_POSTGRESQL = sa.insert(_events).from_select(
+    [*_EVENT_COLUMNS, "prev_hash", "hash"],
+    sa.select(
+        *_event_parameters(),
+        _last.c.hash,
+        sa.func.encode(
+            sa.func.sha256(
+                sa.func.convert_to(sa.bindparam("p_head", type_=sa.Text) + _last.c.hash + '"}', "UTF8")
+            ),
+            "hex",
+        ),
+    ),
+)
+_APPEND = sa.insert(_events)
+
+
+def append(
+    action: str,
+    entity: str,
+    entity_id: Any = None,
+    *,
+    after: dict[str, Any] | None = None,
+    before: dict[str, Any] | None = None,
+    actor: str,
+    locked: bool = False,
+) -> None:
+    """`record` without the ORM, for the busiest write (a customer's submission): one statement on PostgreSQL.
+
+    ``locked`` says the caller already took `chain_lock()` in an earlier statement of this transaction.
+    """
+    connection = db.session.connection()
+    at = utcnow()
+    values: dict[str, Any] = {
+        "at": at,
+        "actor_id": None,
+        "actor": actor,
+        "action": action,
+        "entity": entity,
+        "entity_id": None if entity_id is None else str(entity_id),
+        "before": json.loads(canonical(before)) if before is not None else None,
+        "after": json.loads(canonical(after)) if after is not None else None,
+    }
+    content = {**values, "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds")}
+    if connection.dialect.name == "postgresql":
+        if not locked:
+            connection.execute(sa.select(chain_lock()))
+        text = canonical({**content, "prev_hash": ""})
+        head = text[: -len('""}')]
+        assert text.endswith(',"prev_hash":""}')  # prev_hash is the last key of the canonical form
+        parameters = {f"p_{name}": value for name, value in values.items()}
+        connection.execute(_APPEND_POSTGRESQL, {**parameters, "p_head": head})
+        return
+    previous = connection.execute(_LAST_HASH).scalar() or GENESIS
+    digest = hashlib.sha256(canonical({**content, "prev_hash": previous}).encode("utf-8")).hexdigest()
+    connection.execute(_APPEND, {**values, "prev_hash": previous, "hash": digest})
 
 
 # --- Verification ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import scoring
 
 from ..extensions import db
 from ..models import (
+    DIMENSION_COLUMNS,
     Assignment,
     Campaign,
     Channel,
@@ -23,12 +24,14 @@ from ..models import (
     Invitation,
     Questionnaire,
     Response,
+    ReviewState,
     Source,
     Unit,
     User,
+    dimension_values,
     utcnow,
 )
-from ..questionnaire import layout_of, structure_of
+from ..questionnaire import QuestionnaireLayout, layout_of, structure_of
 from . import audit
 
 
@@ -56,35 +59,40 @@ def pseudonymise(respondent_id: str) -> str:
 
 def clean_answers(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> dict[str, int | None]:
     """Check answers against the questionnaire: every item present, each a whole number on the scale or None."""
+    return clean_for_layout(layout_of(questionnaire), answers)
+
+
+def clean_for_layout(layout: QuestionnaireLayout, answers: Mapping[str, Any]) -> dict[str, int | None]:
+    """`clean_answers` for a questionnaire's layout (no database access)."""
     errors: dict[str, str] = {}
     cleaned: dict[str, int | None] = {}
-    items = [item for dimension in layout_of(questionnaire).dimensions for item in dimension.items]
-    known = {item.code for item in items}
+    known = set(layout.item_codes)
+    low, high = layout.scale_min, layout.scale_max
     for code in answers:
         if code not in known:
             errors[str(code)[:60]] = "not an item of this questionnaire"
-    for item in items:
-        value = answers.get(item.code)
+    for code in layout.item_codes:
+        value = answers.get(code)
         if value is None or value == "":
-            cleaned[item.code] = None
+            cleaned[code] = None
             continue
         if isinstance(value, bool):
-            errors[item.code] = "not a number"
+            errors[code] = "not a number"
             continue
         if isinstance(value, str):
             try:
                 value = int(value.strip())
             except ValueError:
-                errors[item.code] = f"'{value[:20]}' is not a whole number"
+                errors[code] = f"'{value[:20]}' is not a whole number"
                 continue
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int):
-            errors[item.code] = "not a whole number"
-        elif not questionnaire.scale_min <= value <= questionnaire.scale_max:
-            errors[item.code] = f"{value} is outside {questionnaire.scale_min}–{questionnaire.scale_max}"
+            errors[code] = "not a whole number"
+        elif not low <= value <= high:
+            errors[code] = f"{value} is outside {low}–{high}"
         else:
-            cleaned[item.code] = value
+            cleaned[code] = value
     if errors:
         raise AnswerError(errors)
     return cleaned
@@ -176,6 +184,134 @@ def submit_response(
     )
     db.session.commit()
     return response
+
+
+# --- A customer's web submission, in Core statements ------------------------------------------
+
+_response = Response.__table__
+_invitation = Invitation.__table__
+#: What a web submission writes into a response row besides its invitation.
+_WEB_COLUMNS = (
+    "campaign_id", "unit_id", "source", "channel", "customer_group", "respondent_id", "questionnaire_version",
+    "answers", "respondent_index", "answered_dimensions", *DIMENSION_COLUMNS, "idempotency_key", "review_state",
+    "created_at", "updated_at",
+)
+
+
+def _web_submission_postgresql() -> sa.Select[Any]:
+    """One statement: mark the link used (only if it still is unused), store the response, take the chain lock.
+
+    Returns the new response's id, or no row when the link was used meanwhile (then nothing is written).
+    """
+    used = (
+        sa.update(_invitation)
+        .where(_invitation.c.id == sa.bindparam("p_invitation_id"), _invitation.c.used_at.is_(None))
+        .values(used_at=sa.bindparam("p_used_at", type_=_invitation.c.used_at.type),
+                draft_answers=sa.bindparam("p_no_draft", type_=_invitation.c.draft_answers.type))
+        .returning(_invitation.c.id)
+        .cte("used")
+    )
+    stored = (
+        sa.insert(_response)
+        .from_select(
+            [*_WEB_COLUMNS, "invitation_id"],
+            # Typed: a NULL parameter in a SELECT list would otherwise be text, which no float column takes.
+            sa.select(*[sa.cast(sa.bindparam(f"p_{name}", type_=_response.c[name].type), _response.c[name].type)
+                        for name in _WEB_COLUMNS], used.c.id),
+        )
+        .returning(_response.c.id)
+        .cte("stored")
+    )
+    return sa.select(stored.c.id, audit.chain_lock())
+
+
+_WEB_SUBMISSION_POSTGRESQL = _web_submission_postgresql()
+_MARK_USED = (
+    sa.update(_invitation)
+    .where(_invitation.c.id == sa.bindparam("p_invitation_id"), _invitation.c.used_at.is_(None))
+    .values(used_at=sa.bindparam("p_used_at", type_=_invitation.c.used_at.type),
+            draft_answers=sa.bindparam("p_no_draft", type_=_invitation.c.draft_answers.type))
+)
+_INSERT_RESPONSE = sa.insert(_response).returning(_response.c.id)
+
+
+def submit_web_response(
+    *,
+    layout: QuestionnaireLayout,
+    campaign_id: int,
+    unit_id: int,
+    source: Source,
+    customer_group: CustomerGroup,
+    invitation_id: int,
+    answers: Mapping[str, Any],
+) -> int:
+    """Store a customer's answers to an invitation, use up the link and record the audit event; commit.
+
+    What `submit_response` does for a web invitation, in three statements on PostgreSQL (the link's
+    conditional update and the response in one, then the audit event) instead of ORM objects and
+    flushes. Raises AnswerError for bad answers and DuplicateSubmission when the link was used
+    meanwhile; in both cases nothing is written. Returns the response id.
+    """
+    cleaned = clean_for_layout(layout, answers)
+    scored = scoring.score_respondent(cleaned, layout.structure)
+    now = utcnow()
+    respondent_id = pseudonymise(f"invitation-{invitation_id}")
+    row: dict[str, Any] = {
+        "campaign_id": campaign_id,
+        "unit_id": unit_id,
+        "source": source,
+        "channel": Channel.WEB,
+        "customer_group": customer_group,
+        "respondent_id": respondent_id,
+        "questionnaire_version": layout.version,
+        "answers": cleaned,
+        "respondent_index": scored.index,
+        "answered_dimensions": scored.answered_dimensions,
+        **dict(zip(DIMENSION_COLUMNS, dimension_values(scored.dimension_scores), strict=True)),
+        "idempotency_key": f"invitation-{invitation_id}",
+        "review_state": ReviewState.RECEIVED,
+        "created_at": now,
+        "updated_at": now,
+    }
+    connection = db.session.connection()
+    marking = {"p_invitation_id": invitation_id, "p_used_at": now, "p_no_draft": None}
+    try:
+        if connection.dialect.name == "postgresql":
+            response_id = connection.execute(
+                _WEB_SUBMISSION_POSTGRESQL, {**marking, **{f"p_{name}": value for name, value in row.items()}}
+            ).scalar()
+            locked = True
+        else:
+            if connection.execute(_MARK_USED, marking).rowcount != 1:
+                response_id = None
+            else:
+                response_id = connection.execute(_INSERT_RESPONSE, {**row, "invitation_id": invitation_id}).scalar()
+            locked = False
+        if response_id is None:
+            raise DuplicateSubmission(None)
+    except IntegrityError:
+        db.session.rollback()
+        raise DuplicateSubmission(None) from None
+    except DuplicateSubmission:
+        db.session.rollback()
+        raise
+    snapshot = {
+        "campaign_id": campaign_id,
+        "unit_id": unit_id,
+        "rater_unit_id": None,
+        "assignment_id": None,
+        "source": str(source),
+        "channel": str(Channel.WEB),
+        "customer_group": str(customer_group),
+        "respondent_id": respondent_id,
+        "answers": cleaned,
+        "respondent_index": scored.index,
+        "review_state": str(ReviewState.RECEIVED),
+        "review_comment": None,
+    }
+    audit.append("create", "response", response_id, after=snapshot, actor="customer", locked=locked)
+    db.session.commit()
+    return response_id
 
 
 def _existing(campaign: Campaign, idempotency_key: str | None, invitation: Invitation | None) -> Response | None:
