@@ -97,16 +97,23 @@ def reject_nul_characters() -> None:
     or a probe into a server error.
     """
     fields: list[str] = [request.path]
-    for key, value in request.args.items(multi=True):
-        fields += (key, value)
-    if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
-        "application/x-www-form-urlencoded", "multipart/form-data"
+    if _may_hold_nul(request.query_string):
+        for key, value in request.args.items(multi=True):
+            fields += (key, value)
+    if request.method in ("POST", "PUT", "PATCH") and (
+        request.mimetype == "multipart/form-data"
+        or request.mimetype == "application/x-www-form-urlencoded" and _may_hold_nul(request.get_data(cache=True))
     ):
         for key, value in request.form.items(multi=True):
             fields += (key, value)
         fields += [name for name in request.files] + [f.filename or "" for f in request.files.values()]
     if any("\x00" in field for field in fields):
         abort(400, description=str(_l("The address or the form contains a NUL character. Remove it and try again.")))
+
+
+def _may_hold_nul(encoded: bytes) -> bool:
+    """Whether URL-encoded text can decode to a NUL: only a NUL byte or ``%00`` does (most requests: no)."""
+    return b"\x00" in encoded or b"%00" in encoded
 
 
 def expire_idle_staff() -> Response | None:

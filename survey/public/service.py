@@ -96,6 +96,7 @@ def record_page(
     """
     draft = {**link.draft, **answers}
     progress = SurveyProgress(layout, draft, link.draft_page)
+    connection = db.session.connection()
     if action == "back":
         destination = number - 1
     elif action == "save":
@@ -114,11 +115,12 @@ def record_page(
                 customer_group=link.customer_group,
                 invitation_id=link.id,
                 answers=draft,
+                connection=connection,
             )
         except DuplicateSubmission:
             raise InvitationUnavailable(410, "used") from None
         return progress.total + 1
-    db.session.connection().execute(
+    connection.execute(
         _SAVE_DRAFT, {"p_id": link.id, "p_draft": draft, "p_page": destination, "p_saved_at": utcnow()}
     )
     db.session.commit()

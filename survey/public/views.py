@@ -37,9 +37,11 @@ def intro(token: str) -> ResponseReturnValue:
     return render_template("public/intro.html", invitation=invitation, progress=progress, token=token)
 
 
-@bp.get("/s/<token>/<int:number>")
+@bp.route("/s/<token>/<int:number>", methods=["GET", "POST"])
 def page(token: str, number: int) -> ResponseReturnValue:
-    """Show one dimension's items, with the answers saved so far."""
+    """Show one dimension's items, with the answers saved so far; on POST save them (see `_answer`)."""
+    if request.method == "POST":
+        return _answer(token, number)
     invitation = find_invitation(token)
     progress = service.progress_of(invitation)
     if not 1 <= number <= progress.total:
@@ -52,8 +54,7 @@ def page(token: str, number: int) -> ResponseReturnValue:
     return _render_page(invitation, progress, number, form, token)
 
 
-@bp.post("/s/<token>/<int:number>")
-def answer(token: str, number: int) -> ResponseReturnValue:
+def _answer(token: str, number: int) -> ResponseReturnValue:
     """Save the page's answers and go on, go back, or submit (on the last page).
 
     The invitation is read and locked in one statement and kept locked until the answers are

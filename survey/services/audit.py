@@ -137,12 +137,14 @@ def append(
     before: dict[str, Any] | None = None,
     actor: str,
     locked: bool = False,
+    connection: sa.Connection | None = None,
 ) -> None:
     """`record` without the ORM, for the busiest write (a customer's submission): one statement on PostgreSQL.
 
-    ``locked`` says the caller already took `chain_lock()` in an earlier statement of this transaction.
+    ``locked`` says the caller already took `chain_lock()` in an earlier statement of this transaction;
+    ``connection`` is the session's, when the caller has it at hand.
     """
-    connection = db.session.connection()
+    connection = connection or db.session.connection()
     at = utcnow()
     values: dict[str, Any] = {
         "at": at,

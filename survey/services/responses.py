@@ -244,6 +244,7 @@ def submit_web_response(
     customer_group: CustomerGroup,
     invitation_id: int,
     answers: Mapping[str, Any],
+    connection: sa.Connection | None = None,
 ) -> int:
     """Store a customer's answers to an invitation, use up the link and record the audit event; commit.
 
@@ -273,7 +274,7 @@ def submit_web_response(
         "created_at": now,
         "updated_at": now,
     }
-    connection = db.session.connection()
+    connection = connection or db.session.connection()
     marking = {"p_invitation_id": invitation_id, "p_used_at": now, "p_no_draft": None}
     try:
         if connection.dialect.name == "postgresql":
@@ -309,7 +310,8 @@ def submit_web_response(
         "review_state": str(ReviewState.RECEIVED),
         "review_comment": None,
     }
-    audit.append("create", "response", response_id, after=snapshot, actor="customer", locked=locked)
+    audit.append("create", "response", response_id, after=snapshot, actor="customer", locked=locked,
+                 connection=connection)
     db.session.commit()
     return response_id
 
