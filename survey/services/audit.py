@@ -50,19 +50,55 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(canonical(content).encode("utf-8")).hexdigest()
 
 
-#: The PostgreSQL advisory lock that serialises appends to the chain (held until the transaction ends).
-CHAIN_LOCK = 727001
+#: The chain's head: one row holding the hash of the last event (and of the one before it).
+#: Every append locks and moves it in the same transaction as it inserts the event, which
+#: serialises appends: two transactions never fork the chain. Locking a row (rather than taking an
+#: advisory lock and then reading the last event) lets PostgreSQL hand the waiting transaction the
+#: head as the previous holder committed it, within one statement.
+chain_head = sa.Table(
+    "audit_chain_head",
+    db.metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.CheckConstraint("id = 1", name="single_row"),
+)
+_events = AuditEvent.__table__
+HEAD_ID = 1
+_LAST_HASH = sa.select(_events.c.hash).order_by(_events.c.id.desc()).limit(1)
 
 
-def chain_lock() -> sa.Function[Any]:
-    """The SQL expression that takes the chain's lock; a lean caller puts it in a statement it sends anyway."""
-    return sa.func.pg_advisory_xact_lock(CHAIN_LOCK)
+def _last_hash() -> sa.ColumnElement[str]:
+    """The hash of the newest event, or GENESIS: what a missing head row starts from."""
+    return sa.func.coalesce(_LAST_HASH.scalar_subquery(), GENESIS)
 
 
-def _lock_chain() -> None:
-    """Serialise appends so two transactions never fork the chain (PostgreSQL; SQLite locks the file)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(sa.select(chain_lock()))
+def _dialect_insert(dialect: str) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def _head_statement(dialect: str) -> Any:
+    """Lock the head and return its hash; a missing head row (a fresh or emptied database) is created first."""
+    statement = _dialect_insert(dialect)(chain_head).values(id=HEAD_ID, prev_hash=_last_hash(), hash=_last_hash())
+    # Updating the row to itself takes its lock (and, on PostgreSQL, waits for and reads the latest version).
+    return statement.on_conflict_do_update(
+        index_elements=[chain_head.c.id], set_={"hash": chain_head.c.hash}
+    ).returning(chain_head.c.hash)
+
+
+_HEAD = {dialect: _head_statement(dialect) for dialect in ("postgresql", "sqlite")}
+_MOVE_HEAD = (
+    sa.update(chain_head)
+    .where(chain_head.c.id == HEAD_ID)
+    .values(prev_hash=sa.bindparam("p_prev_hash"), hash=sa.bindparam("p_hash"))
+)
+
+
+def _previous_hash(connection: sa.Connection) -> str:
+    """Lock the chain's head until the transaction ends and return the last event's hash."""
+    return connection.execute(_HEAD[connection.dialect.name]).scalar_one()
 
 
 def record(
@@ -76,8 +112,8 @@ def record(
     actor: str | None = None,
 ) -> AuditEvent:
     """Append an event to the trail in the current transaction; the caller commits."""
-    _lock_chain()
-    last = db.session.scalar(sa.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    connection = db.session.connection()
+    previous = _previous_hash(connection)
     event = AuditEvent(
         at=utcnow(),
         actor_id=user.id if user is not None else None,
@@ -88,87 +124,81 @@ def record(
         # Round-trip through JSON so the hash sees exactly what the database will return.
         before=json.loads(canonical(before)) if before is not None else None,
         after=json.loads(canonical(after)) if after is not None else None,
-        prev_hash=last or GENESIS,
+        prev_hash=previous,
     )
     event.hash = event_hash(event)
     db.session.add(event)
+    connection.execute(_MOVE_HEAD, {"p_prev_hash": previous, "p_hash": event.hash})
     return event
 
 
-_events = AuditEvent.__table__
-_LAST_HASH = sa.select(_events.c.hash).order_by(_events.c.id.desc()).limit(1)
-_EVENT_COLUMNS = ("at", "actor_id", "actor", "action", "entity", "entity_id", "before", "after")
-
-
-def _event_parameters() -> list[sa.BindParameter[Any]]:
-    # Typed: a NULL parameter in a SELECT list would otherwise be text, which the integer and JSON columns refuse.
-    return [sa.cast(sa.bindparam(f"p_{name}", type_=_events.c[name].type), _events.c[name].type)
-            for name in _EVENT_COLUMNS]
-
-
-#: PostgreSQL: read the last hash and append the event in one statement. Its hash is computed by
-#: the server from the event's canonical text, which the caller sends without the previous hash:
-#: ``prev_hash`` sorts last among the hashed keys, so the text is ``head + prev_hash + '"}'``
-#: (`event_hash` recomputes exactly this; verify_chain checks it). The statement must start after
-#: the chain lock was taken, so that it sees the last event committed before the lock was granted.
-_last = sa.select(sa.func.coalesce(_LAST_HASH.scalar_subquery(), GENESIS).label("hash")).subquery("last")
-_APPEND_POSTGRESQL = sa.insert(_events).from_select(
-    [*_EVENT_COLUMNS, "prev_hash", "hash"],
-    sa.select(
-        *_event_parameters(),
-        _last.c.hash,
-        sa.func.encode(
-            sa.func.sha256(
-                sa.func.convert_to(sa.bindparam("p_head", type_=sa.Text) + _last.c.hash + '"}', "UTF8")
-            ),
-            "hex",
-        ),
-    ),
-)
-_APPEND = sa.insert(_events)
-
-
-def append(
+def event_text(
     action: str,
     entity: str,
-    entity_id: Any = None,
     *,
     after: dict[str, Any] | None = None,
     before: dict[str, Any] | None = None,
     actor: str,
-    locked: bool = False,
-    connection: sa.Connection | None = None,
-) -> None:
-    """`record` without the ORM, for the busiest write (a customer's submission): one statement on PostgreSQL.
+    at: dt.datetime,
+) -> tuple[dict[str, Any], str]:
+    """An event's column values and its canonical text up to its entity id (what `event_hash` hashes).
 
-    ``locked`` says the caller already took `chain_lock()` in an earlier statement of this transaction;
-    ``connection`` is the session's, when the caller has it at hand.
+    The keys sort so that ``entity_id`` and ``prev_hash`` come last: the full text is
+    ``prefix + entity_id + '","prev_hash":"' + prev_hash + '"}'``, which lets the database finish
+    it once it knows the new row's id and the chain's head.
     """
-    connection = connection or db.session.connection()
-    at = utcnow()
     values: dict[str, Any] = {
         "at": at,
         "actor_id": None,
         "actor": actor,
         "action": action,
         "entity": entity,
-        "entity_id": None if entity_id is None else str(entity_id),
         "before": json.loads(canonical(before)) if before is not None else None,
         "after": json.loads(canonical(after)) if after is not None else None,
     }
-    content = {**values, "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds")}
-    if connection.dialect.name == "postgresql":
-        if not locked:
-            connection.execute(sa.select(chain_lock()))
-        text = canonical({**content, "prev_hash": ""})
-        head = text[: -len('""}')]
-        assert text.endswith(',"prev_hash":""}')  # prev_hash is the last key of the canonical form
-        parameters = {f"p_{name}": value for name, value in values.items()}
-        connection.execute(_APPEND_POSTGRESQL, {**parameters, "p_head": head})
-        return
-    previous = connection.execute(_LAST_HASH).scalar() or GENESIS
-    digest = hashlib.sha256(canonical({**content, "prev_hash": previous}).encode("utf-8")).hexdigest()
-    connection.execute(_APPEND, {**values, "prev_hash": previous, "hash": digest})
+    text = canonical({**values, "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+                      "entity_id": "", "prev_hash": ""})
+    if not text.endswith(_TEXT_END):
+        raise AssertionError("entity_id and prev_hash must be the last keys of an event's canonical text")
+    return values, text[: -len(_TEXT_END)]
+
+
+_TEXT_END = '","prev_hash":""}'
+_ID_TO_PREV = '","prev_hash":"'
+
+
+def text_digest(prefix: Any, entity_id: Any, previous: Any) -> sa.ColumnElement[str]:
+    """SQL for an event's hash from `event_text`'s prefix, the entity id and the previous hash (PostgreSQL)."""
+    text = prefix + sa.cast(entity_id, sa.Text) + _ID_TO_PREV + previous + '"}'
+    return sa.func.encode(sa.func.sha256(sa.func.convert_to(text, "UTF8")), "hex")
+
+
+def append(
+    action: str,
+    entity: str,
+    entity_id: Any,
+    *,
+    after: dict[str, Any] | None = None,
+    before: dict[str, Any] | None = None,
+    actor: str,
+    connection: sa.Connection | None = None,
+) -> None:
+    """`record` without the ORM, for Core callers; the caller commits.
+
+    (PostgreSQL callers that insert the audited row in a statement of their own can append its
+    event in that same statement with `event_text` and `text_digest`, as web submissions do.)
+    """
+    if db.session.new:
+        db.session.flush()  # events keep the order in which they were recorded
+    connection = connection or db.session.connection()
+    values, prefix = event_text(action, entity, after=after, before=before, actor=actor, at=utcnow())
+    previous = _previous_hash(connection)
+    entity_text = json.dumps(str(entity_id), ensure_ascii=False)[1:-1]  # as it appears in the canonical text
+    digest = hashlib.sha256(f"{prefix}{entity_text}{_ID_TO_PREV}{previous}\"}}".encode()).hexdigest()
+    connection.execute(
+        sa.insert(_events), {**values, "entity_id": str(entity_id), "prev_hash": previous, "hash": digest}
+    )
+    connection.execute(_MOVE_HEAD, {"p_prev_hash": previous, "p_hash": digest})
 
 
 # --- Verification ------------------------------------------------------------------------------

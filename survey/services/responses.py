@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
@@ -18,6 +19,7 @@ from ..extensions import db
 from ..models import (
     DIMENSION_COLUMNS,
     Assignment,
+    AuditEvent,
     Campaign,
     Channel,
     CustomerGroup,
@@ -199,10 +201,16 @@ _WEB_COLUMNS = (
 
 
 def _web_submission_postgresql() -> sa.Select[Any]:
-    """One statement: mark the link used (only if it still is unused), store the response, take the chain lock.
+    """One statement for the whole submission on PostgreSQL; returns the response id, or no row.
 
-    Returns the new response's id, or no row when the link was used meanwhile (then nothing is written).
+    ``used`` marks the link used, only if it still is unused; ``stored`` inserts the response only
+    then; ``head`` moves the audit chain's head (locking it, and creating it if missing) to the
+    hash of the new event, computed by the server from the event's canonical text (`event_text`),
+    the response id and the previous head; ``event`` inserts that event. When the link was used
+    meanwhile, ``used`` is empty and so is everything after it: nothing is written.
     """
+    head_table = audit.chain_head
+    events = AuditEvent.__table__
     used = (
         sa.update(_invitation)
         .where(_invitation.c.id == sa.bindparam("p_invitation_id"), _invitation.c.used_at.is_(None))
@@ -216,13 +224,49 @@ def _web_submission_postgresql() -> sa.Select[Any]:
         .from_select(
             [*_WEB_COLUMNS, "invitation_id"],
             # Typed: a NULL parameter in a SELECT list would otherwise be text, which no float column takes.
-            sa.select(*[sa.cast(sa.bindparam(f"p_{name}", type_=_response.c[name].type), _response.c[name].type)
-                        for name in _WEB_COLUMNS], used.c.id),
+            sa.select(*[_typed(f"p_{name}", _response.c[name].type) for name in _WEB_COLUMNS], used.c.id),
         )
         .returning(_response.c.id)
         .cte("stored")
     )
-    return sa.select(stored.c.id, audit.chain_lock())
+    prefix = sa.bindparam("p_event_text", type_=sa.Text)
+    last = sa.select(audit._last_hash().label("hash")).subquery("last")
+    proposed = postgresql.insert(head_table).from_select(
+        ["id", "prev_hash", "hash"],
+        sa.select(sa.literal(audit.HEAD_ID), last.c.hash, audit.text_digest(prefix, stored.c.id, last.c.hash))
+        .select_from(stored.join(last, sa.true())),
+    )
+    head = (
+        proposed.on_conflict_do_update(
+            index_elements=[head_table.c.id],
+            set_={
+                "prev_hash": head_table.c.hash,
+                "hash": audit.text_digest(prefix, sa.select(stored.c.id).scalar_subquery(), head_table.c.hash),
+            },
+        )
+        .returning(head_table.c.prev_hash, head_table.c.hash)
+        .cte("head")
+    )
+    event_columns = ("at", "actor_id", "actor", "action", "entity", "before", "after")
+    event = (
+        sa.insert(events)
+        .from_select(
+            [*event_columns, "entity_id", "prev_hash", "hash"],
+            sa.select(
+                *[_typed(f"e_{name}", events.c[name].type) for name in event_columns],
+                sa.cast(stored.c.id, events.c.entity_id.type),
+                head.c.prev_hash,
+                head.c.hash,
+            ).select_from(stored.join(head, sa.true())),
+        )
+        .returning(events.c.id)
+        .cte("event")
+    )
+    return sa.select(stored.c.id, event.c.id.label("event_id")).select_from(stored.outerjoin(event, sa.true()))
+
+
+def _typed(name: str, type_: Any) -> sa.ColumnElement[Any]:
+    return sa.cast(sa.bindparam(name, type_=type_), type_)
 
 
 _WEB_SUBMISSION_POSTGRESQL = _web_submission_postgresql()
@@ -248,10 +292,11 @@ def submit_web_response(
 ) -> int:
     """Store a customer's answers to an invitation, use up the link and record the audit event; commit.
 
-    What `submit_response` does for a web invitation, in three statements on PostgreSQL (the link's
-    conditional update and the response in one, then the audit event) instead of ORM objects and
-    flushes. Raises AnswerError for bad answers and DuplicateSubmission when the link was used
-    meanwhile; in both cases nothing is written. Returns the response id.
+    What `submit_response` does for a web invitation, in one statement on PostgreSQL (the link's
+    conditional update, the response, the audit chain's head and event) instead of ORM objects
+    and flushes; Core statements on SQLite. Raises AnswerError for bad answers and
+    DuplicateSubmission when the link was used meanwhile; in both cases nothing is written.
+    Returns the response id.
     """
     cleaned = clean_for_layout(layout, answers)
     scored = scoring.score_respondent(cleaned, layout.structure)
@@ -274,28 +319,6 @@ def submit_web_response(
         "created_at": now,
         "updated_at": now,
     }
-    connection = connection or db.session.connection()
-    marking = {"p_invitation_id": invitation_id, "p_used_at": now, "p_no_draft": None}
-    try:
-        if connection.dialect.name == "postgresql":
-            response_id = connection.execute(
-                _WEB_SUBMISSION_POSTGRESQL, {**marking, **{f"p_{name}": value for name, value in row.items()}}
-            ).scalar()
-            locked = True
-        else:
-            if connection.execute(_MARK_USED, marking).rowcount != 1:
-                response_id = None
-            else:
-                response_id = connection.execute(_INSERT_RESPONSE, {**row, "invitation_id": invitation_id}).scalar()
-            locked = False
-        if response_id is None:
-            raise DuplicateSubmission(None)
-    except IntegrityError:
-        db.session.rollback()
-        raise DuplicateSubmission(None) from None
-    except DuplicateSubmission:
-        db.session.rollback()
-        raise
     snapshot = {
         "campaign_id": campaign_id,
         "unit_id": unit_id,
@@ -310,10 +333,38 @@ def submit_web_response(
         "review_state": str(ReviewState.RECEIVED),
         "review_comment": None,
     }
-    audit.append("create", "response", response_id, after=snapshot, actor="customer", locked=locked,
-                 connection=connection)
+    connection = connection or db.session.connection()
+    marking = {"p_invitation_id": invitation_id, "p_used_at": now, "p_no_draft": None}
+    try:
+        if connection.dialect.name == "postgresql":
+            event, prefix = audit.event_text("create", "response", after=snapshot, actor="customer", at=now)
+            stored = connection.execute(
+                _WEB_SUBMISSION_POSTGRESQL,
+                {
+                    **marking,
+                    **{f"p_{name}": value for name, value in row.items()},
+                    **{f"e_{name}": value for name, value in event.items()},
+                    "p_event_text": prefix,
+                },
+            ).first()
+            if stored is None:
+                raise DuplicateSubmission(None)
+            if stored.event_id is None:  # cannot happen: the statement stores both or neither
+                raise RuntimeError(f"response {stored.id} was stored without its audit event")
+            response_id = stored.id
+        else:
+            if connection.execute(_MARK_USED, marking).rowcount != 1:
+                raise DuplicateSubmission(None)
+            response_id = connection.execute(_INSERT_RESPONSE, {**row, "invitation_id": invitation_id}).scalar_one()
+            audit.append("create", "response", response_id, after=snapshot, actor="customer", connection=connection)
+    except IntegrityError:
+        db.session.rollback()
+        raise DuplicateSubmission(None) from None
+    except DuplicateSubmission:
+        db.session.rollback()
+        raise
     db.session.commit()
-    return response_id
+    return int(response_id)
 
 
 def _existing(campaign: Campaign, idempotency_key: str | None, invitation: Invitation | None) -> Response | None:
