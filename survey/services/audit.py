@@ -73,22 +73,15 @@ def _last_hash() -> sa.ColumnElement[str]:
     return sa.func.coalesce(_LAST_HASH.scalar_subquery(), GENESIS)
 
 
-def _dialect_insert(dialect: str) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
-def _head_statement(dialect: str) -> Any:
-    """Lock the head and return its hash; a missing head row (a fresh or emptied database) is created first."""
-    statement = _dialect_insert(dialect)(chain_head).values(id=HEAD_ID, prev_hash=_last_hash(), hash=_last_hash())
-    # Updating the row to itself takes its lock (and, on PostgreSQL, waits for and reads the latest version).
-    return statement.on_conflict_do_update(
-        index_elements=[chain_head.c.id], set_={"hash": chain_head.c.hash}
-    ).returning(chain_head.c.hash)
-
-
-_HEAD = {dialect: _head_statement(dialect) for dialect in ("postgresql", "sqlite")}
+#: Lock the head and return its hash, creating a missing head row (a fresh or emptied database) from
+#: the newest event. Updating the row to itself takes its lock (and, on PostgreSQL, waits for and
+#: reads the latest version). Text, not Core: SQLAlchemy cannot cache a compiled ON CONFLICT.
+_HEAD = sa.text(
+    "INSERT INTO audit_chain_head (id, prev_hash, hash) VALUES (:id, "
+    "COALESCE((SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1), :genesis), "
+    "COALESCE((SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1), :genesis)) "
+    "ON CONFLICT (id) DO UPDATE SET hash = audit_chain_head.hash RETURNING hash"
+).bindparams(id=HEAD_ID, genesis=GENESIS)
 _MOVE_HEAD = (
     sa.update(chain_head)
     .where(chain_head.c.id == HEAD_ID)
@@ -98,7 +91,13 @@ _MOVE_HEAD = (
 
 def _previous_hash(connection: sa.Connection) -> str:
     """Lock the chain's head until the transaction ends and return the last event's hash."""
-    return connection.execute(_HEAD[connection.dialect.name]).scalar_one()
+    return str(connection.execute(_HEAD).scalar_one())
+
+
+def ensure_chain_head() -> None:
+    """Create the chain's head if it is missing, in a transaction of its own (commits)."""
+    _previous_hash(db.session.connection())
+    db.session.commit()
 
 
 def record(
@@ -163,6 +162,7 @@ def event_text(
     return values, text[: -len(_TEXT_END)]
 
 
+_APPEND = sa.insert(_events)
 _TEXT_END = '","prev_hash":""}'
 _ID_TO_PREV = '","prev_hash":"'
 
@@ -195,9 +195,7 @@ def append(
     previous = _previous_hash(connection)
     entity_text = json.dumps(str(entity_id), ensure_ascii=False)[1:-1]  # as it appears in the canonical text
     digest = hashlib.sha256(f"{prefix}{entity_text}{_ID_TO_PREV}{previous}\"}}".encode()).hexdigest()
-    connection.execute(
-        sa.insert(_events), {**values, "entity_id": str(entity_id), "prev_hash": previous, "hash": digest}
-    )
+    connection.execute(_APPEND, {**values, "entity_id": str(entity_id), "prev_hash": previous, "hash": digest})
     connection.execute(_MOVE_HEAD, {"p_prev_hash": previous, "p_hash": digest})
 
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
@@ -230,19 +229,15 @@ def _web_submission_postgresql() -> sa.Select[Any]:
         .cte("stored")
     )
     prefix = sa.bindparam("p_event_text", type_=sa.Text)
-    last = sa.select(audit._last_hash().label("hash")).subquery("last")
-    proposed = postgresql.insert(head_table).from_select(
-        ["id", "prev_hash", "hash"],
-        sa.select(sa.literal(audit.HEAD_ID), last.c.hash, audit.text_digest(prefix, stored.c.id, last.c.hash))
-        .select_from(stored.join(last, sa.true())),
-    )
+    # A plain UPDATE (cacheable, unlike ON CONFLICT): it waits for the row's lock and computes the
+    # new values from the version the previous holder committed. A missing head row makes the
+    # statement store no event; the caller then creates the head and tries again.
     head = (
-        proposed.on_conflict_do_update(
-            index_elements=[head_table.c.id],
-            set_={
-                "prev_hash": head_table.c.hash,
-                "hash": audit.text_digest(prefix, sa.select(stored.c.id).scalar_subquery(), head_table.c.hash),
-            },
+        sa.update(head_table)
+        .where(head_table.c.id == audit.HEAD_ID, sa.exists(sa.select(stored.c.id)))
+        .values(
+            prev_hash=head_table.c.hash,
+            hash=audit.text_digest(prefix, sa.select(stored.c.id).scalar_subquery(), head_table.c.hash),
         )
         .returning(head_table.c.prev_hash, head_table.c.hash)
         .cte("head")
@@ -338,19 +333,25 @@ def submit_web_response(
     try:
         if connection.dialect.name == "postgresql":
             event, prefix = audit.event_text("create", "response", after=snapshot, actor="customer", at=now)
-            stored = connection.execute(
-                _WEB_SUBMISSION_POSTGRESQL,
-                {
-                    **marking,
-                    **{f"p_{name}": value for name, value in row.items()},
-                    **{f"e_{name}": value for name, value in event.items()},
-                    "p_event_text": prefix,
-                },
-            ).first()
+            parameters = {
+                **marking,
+                **{f"p_{name}": value for name, value in row.items()},
+                **{f"e_{name}": value for name, value in event.items()},
+                "p_event_text": prefix,
+            }
+            stored = connection.execute(_WEB_SUBMISSION_POSTGRESQL, parameters).first()
+            if stored is not None and stored.event_id is None:
+                # No chain head (a fresh or emptied database): undo, create it, and send again. The
+                # link's conditional update and unique invitation_id still make the link single-use.
+                db.session.rollback()
+                audit.ensure_chain_head()
+                connection = db.session.connection()
+                stored = connection.execute(_WEB_SUBMISSION_POSTGRESQL, parameters).first()
             if stored is None:
                 raise DuplicateSubmission(None)
-            if stored.event_id is None:  # cannot happen: the statement stores both or neither
-                raise RuntimeError(f"response {stored.id} was stored without its audit event")
+            if stored.event_id is None:
+                db.session.rollback()
+                raise RuntimeError("the audit chain has no head row; the response was not stored")
             response_id = stored.id
         else:
             if connection.execute(_MARK_USED, marking).rowcount != 1:
