@@ -40,6 +40,9 @@ LAST_SEEN = "_last_seen"
 #: The largest id a URL may carry: PostgreSQL's INTEGER; a longer number is simply not found.
 MAX_URL_INTEGER = 2**31 - 1
 
+#: More fields than this in a URL-encoded form is refused (400).
+MAX_FORM_FIELDS = 2000
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
@@ -84,8 +87,11 @@ def reject_invalid_utf8() -> None:
     raw = request.get_data(cache=True)
     if limit is not None and len(raw) > limit:  # a chunked body has no Content-Length
         abort(413)
+    if raw.isascii() and b"%" not in raw and raw.count(b"&") < MAX_FORM_FIELDS:
+        return  # plain ASCII without escapes decodes to itself: nothing to check (most forms)
     try:
-        urllib.parse.parse_qsl(raw.decode("utf-8"), encoding="utf-8", errors="strict", max_num_fields=2000)
+        urllib.parse.parse_qsl(raw.decode("utf-8"), encoding="utf-8", errors="strict",
+                               max_num_fields=MAX_FORM_FIELDS)
     except (UnicodeDecodeError, ValueError):
         abort(400, description=str(_l("The form data is not valid UTF-8 text. Please reload the page and try again.")))
 

@@ -85,18 +85,22 @@ _SAVE_DRAFT = (
 
 
 def record_page(
-    link: OpenLink, layout: QuestionnaireLayout, number: int, answers: Mapping[str, int | None], action: str
+    connection: sa.Connection,
+    link: OpenLink,
+    layout: QuestionnaireLayout,
+    number: int,
+    answers: Mapping[str, int | None],
+    action: str,
 ) -> int:
     """Save one page's validated answers and return the page to show next (0 intro, total + 1 thanks).
 
-    ``link`` was read and locked by `lock_open_link` in this transaction, so two tabs or a double
-    click cannot interleave their drafts or submissions. ``action`` is "next" (on the last page:
-    submit the survey), "back" or "save". Commits. Raises InvitationUnavailable(410, "used") when
+    ``link`` was read and locked by `lock_open_link` in the connection's transaction, so two tabs
+    or a double click cannot interleave their drafts or submissions. ``action`` is "next" (on the
+    last page: submit the survey), "back" or "save". Commits. Raises InvitationUnavailable(410, "used") when
     the link was used meanwhile; nothing is saved then.
     """
     draft = {**link.draft, **answers}
     progress = SurveyProgress(layout, draft, link.draft_page)
-    connection = db.session.connection()
     if action == "back":
         destination = number - 1
     elif action == "save":
@@ -108,6 +112,7 @@ def record_page(
     else:
         try:
             submit_web_response(
+                connection,
                 layout=layout,
                 campaign_id=link.campaign_id,
                 unit_id=link.unit_id,
@@ -115,7 +120,6 @@ def record_page(
                 customer_group=link.customer_group,
                 invitation_id=link.id,
                 answers=draft,
-                connection=connection,
             )
         except DuplicateSubmission:
             raise InvitationUnavailable(410, "used") from None
@@ -123,7 +127,7 @@ def record_page(
     connection.execute(
         _SAVE_DRAFT, {"p_id": link.id, "p_draft": draft, "p_page": destination, "p_saved_at": utcnow()}
     )
-    db.session.commit()
+    connection.commit()
     return destination
 
 

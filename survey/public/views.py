@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import Connection
 
 from ..extensions import db
 from ..models import Invitation
@@ -58,15 +59,22 @@ def _answer(token: str, number: int) -> ResponseReturnValue:
     """Save the page's answers and go on, go back, or submit (on the last page).
 
     The invitation is read and locked in one statement and kept locked until the answers are
-    saved, so two tabs or a double click cannot interleave.
+    saved, so two tabs or a double click cannot interleave. Core statements on a connection of
+    their own: the ORM session is not needed here (closing the connection rolls back whatever
+    was not committed).
     """
-    link = lock_open_link(token)
+    with db.engine.connect() as connection:
+        return _answer_on(connection, token, number)
+
+
+def _answer_on(connection: Connection, token: str, number: int) -> ResponseReturnValue:
+    link = lock_open_link(connection, token)
     progress = service.progress_of_link(link)
     if not 1 <= number <= progress.total:
-        db.session.rollback()
+        connection.rollback()
         abort(404)
     if number > progress.first_incomplete:
-        db.session.rollback()
+        connection.rollback()
         return redirect(_page_url(token, progress.first_incomplete, progress.total))
     dimension = progress.dimension(number)
     posted = read_posted_page(progress.layout, dimension, request.form)
@@ -74,10 +82,10 @@ def _answer(token: str, number: int) -> ResponseReturnValue:
         # Something to explain: the page form validates the post and says what is wrong.
         form = page_form(progress.layout, dimension, _locale())()
         if not form.validate_page():
-            db.session.rollback()
+            connection.rollback()
             return _render_page(find_invitation(token), progress, number, form, token), 422
         posted = PostedPage(form.answers(), form.chosen_action)
-    destination = service.record_page(link, progress.layout, number, posted.answers, posted.action)
+    destination = service.record_page(connection, link, progress.layout, number, posted.answers, posted.action)
     if posted.action == "save":
         flash(_("Your answers are saved. You can close this page and open the same link later to continue."),
               "success")

@@ -94,10 +94,17 @@ def _previous_hash(connection: sa.Connection) -> str:
     return str(connection.execute(_HEAD).scalar_one())
 
 
-def ensure_chain_head() -> None:
-    """Create the chain's head if it is missing, in a transaction of its own (commits)."""
-    _previous_hash(db.session.connection())
-    db.session.commit()
+def ensure_chain_head(connection: sa.Connection | None = None) -> None:
+    """Create the chain's head if it is missing, in a transaction of its own (commits).
+
+    On the ORM session's connection unless ``connection`` (a Core connection, not the session's) is given.
+    """
+    if connection is None:
+        _previous_hash(db.session.connection())
+        db.session.commit()
+    else:
+        _previous_hash(connection)
+        connection.commit()
 
 
 def record(
@@ -183,14 +190,15 @@ def append(
     actor: str,
     connection: sa.Connection | None = None,
 ) -> None:
-    """`record` without the ORM, for Core callers; the caller commits.
+    """`record` without the ORM, for Core callers (on ``connection``, else the session's); the caller commits.
 
     (PostgreSQL callers that insert the audited row in a statement of their own can append its
     event in that same statement with `event_text` and `text_digest`, as web submissions do.)
     """
-    if db.session.new:
-        db.session.flush()  # events keep the order in which they were recorded
-    connection = connection or db.session.connection()
+    if connection is None:
+        if db.session.new:
+            db.session.flush()  # events keep the order in which they were recorded
+        connection = db.session.connection()
     values, prefix = event_text(action, entity, after=after, before=before, actor=actor, at=utcnow())
     previous = _previous_hash(connection)
     entity_text = json.dumps(str(entity_id), ensure_ascii=False)[1:-1]  # as it appears in the canonical text

@@ -155,15 +155,15 @@ class OpenLink:
     draft_page: int
 
 
-def lock_open_link(token: str) -> OpenLink:
+def lock_open_link(connection: sa.Connection, token: str) -> OpenLink:
     """Read and lock the open invitation of a token in one statement, or raise InvitationUnavailable.
 
-    The row lock lasts until the caller commits or rolls back; on InvitationUnavailable the
-    transaction is already rolled back.
+    The row lock lasts until the connection's transaction ends; on InvitationUnavailable it is
+    already rolled back.
     """
     row = None
     if token and len(token) <= 100:
-        row = db.session.connection().execute(_OPEN_LINK, {"token_hash": hash_token(token)}).first()
+        row = connection.execute(_OPEN_LINK, {"token_hash": hash_token(token)}).first()
     try:
         if row is None:
             raise InvitationUnavailable(404, "unknown")
@@ -174,7 +174,7 @@ def lock_open_link(token: str) -> OpenLink:
         if row.status == CampaignStatus.CLOSED:
             raise InvitationUnavailable(410, "closed")
     except InvitationUnavailable:
-        db.session.rollback()
+        connection.rollback()
         raise
     return OpenLink(
         id=row.id,

@@ -275,6 +275,7 @@ _INSERT_RESPONSE = sa.insert(_response).returning(_response.c.id)
 
 
 def submit_web_response(
+    connection: sa.Connection,
     *,
     layout: QuestionnaireLayout,
     campaign_id: int,
@@ -283,7 +284,6 @@ def submit_web_response(
     customer_group: CustomerGroup,
     invitation_id: int,
     answers: Mapping[str, Any],
-    connection: sa.Connection | None = None,
 ) -> int:
     """Store a customer's answers to an invitation, use up the link and record the audit event; commit.
 
@@ -291,7 +291,7 @@ def submit_web_response(
     conditional update, the response, the audit chain's head and event) instead of ORM objects
     and flushes; Core statements on SQLite. Raises AnswerError for bad answers and
     DuplicateSubmission when the link was used meanwhile; in both cases nothing is written.
-    Returns the response id.
+    Returns the response id. ``connection`` is not the ORM session's: it is committed or rolled back here.
     """
     cleaned = clean_for_layout(layout, answers)
     scored = scoring.score_respondent(cleaned, layout.structure)
@@ -328,7 +328,6 @@ def submit_web_response(
         "review_state": str(ReviewState.RECEIVED),
         "review_comment": None,
     }
-    connection = connection or db.session.connection()
     marking = {"p_invitation_id": invitation_id, "p_used_at": now, "p_no_draft": None}
     try:
         if connection.dialect.name == "postgresql":
@@ -343,14 +342,13 @@ def submit_web_response(
             if stored is not None and stored.event_id is None:
                 # No chain head (a fresh or emptied database): undo, create it, and send again. The
                 # link's conditional update and unique invitation_id still make the link single-use.
-                db.session.rollback()
-                audit.ensure_chain_head()
-                connection = db.session.connection()
+                connection.rollback()
+                audit.ensure_chain_head(connection)
                 stored = connection.execute(_WEB_SUBMISSION_POSTGRESQL, parameters).first()
             if stored is None:
                 raise DuplicateSubmission(None)
             if stored.event_id is None:
-                db.session.rollback()
+                connection.rollback()
                 raise RuntimeError("the audit chain has no head row; the response was not stored")
             response_id = stored.id
         else:
@@ -359,12 +357,12 @@ def submit_web_response(
             response_id = connection.execute(_INSERT_RESPONSE, {**row, "invitation_id": invitation_id}).scalar_one()
             audit.append("create", "response", response_id, after=snapshot, actor="customer", connection=connection)
     except IntegrityError:
-        db.session.rollback()
+        connection.rollback()
         raise DuplicateSubmission(None) from None
     except DuplicateSubmission:
-        db.session.rollback()
+        connection.rollback()
         raise
-    db.session.commit()
+    connection.commit()
     return int(response_id)
 
 

@@ -91,11 +91,13 @@ def test_web_response_inserted_without_event_is_named(cross, make_invitation):
     from survey.services.responses import submit_web_response
 
     invitation, _token = make_invitation(cross.campaign)
-    response_id = submit_web_response(
-        layout=layout_of(cross.campaign.questionnaire), campaign_id=cross.campaign.id, unit_id=invitation.unit_id,
-        source=cross.campaign.web_source, customer_group=invitation.customer_group, invitation_id=invitation.id,
-        answers=answers_for(cross.campaign),
-    )
+    with db.engine.connect() as connection:
+        response_id = submit_web_response(
+            connection,
+                layout=layout_of(cross.campaign.questionnaire), campaign_id=cross.campaign.id,
+            unit_id=invitation.unit_id, source=cross.campaign.web_source, customer_group=invitation.customer_group,
+            invitation_id=invitation.id, answers=answers_for(cross.campaign),
+        )
     assert verify_chain().ok
     raw("DELETE FROM audit_event WHERE id = :id", id=last_event_id("response", response_id))
     outcome = verify_chain()
