@@ -148,16 +148,28 @@ def expire_idle_staff() -> Response | None:
     return None
 
 
+#: The headers every response carries (unless the view set its own value).
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
 def security_headers(response: Response) -> Response:
     """Add the headers every response carries."""
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    headers = response.headers
+    present = {name.lower() for name in headers.keys()}  # one pass, rather than one search per header
+    wanted = SECURITY_HEADERS
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         # Served over HTTPS only (production): browsers must never fall back to plain HTTP.
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        wanted = (*wanted, HSTS)
+    for name, value in wanted:
+        if name.lower() not in present:
+            headers.add(name, value)
     return response
 
 
