@@ -13,7 +13,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..extensions import db
 from ..models import Invitation, utcnow
 from ..questionnaire import DimensionSpec, QuestionnaireLayout, layout_for, layout_of
 from ..services.invitations import InvitationUnavailable, OpenLink, check_open, load_invitation
