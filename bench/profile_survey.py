@@ -9,6 +9,8 @@ statements of one page. Numbers that do not depend on the load on the machine, u
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import random
 import re
 import time
@@ -28,6 +30,8 @@ def main() -> None:
     parser.add_argument("url", nargs="?", default="postgresql://postgres@127.0.0.1:5432/test_g")
     parser.add_argument("--surveys", type=int, default=30)
     parser.add_argument("--show", action="store_true", help="print the statements of the last page's GET")
+    parser.add_argument("--cprofile", metavar="KIND",
+                        help="profile one kind of request (e.g. 'submit POST') with a CPU clock and print the top")
     options = parser.parse_args()
     datasets.fresh_database(options.url)
     datasets.seed(options.url)
@@ -43,16 +47,25 @@ def main() -> None:
     sent: dict[str, list[int]] = defaultdict(list)
     rng = random.Random(3)
 
+    profiler = cProfile.Profile(time.process_time) if options.cprofile else None
+    warm = [False]
+
     def timed(kind: str, call: Any) -> Any:
         statements.clear()
+        profiled = profiler is not None and kind == options.cprofile and warm[0]
         started = time.process_time()
+        if profiled:
+            profiler.enable()
         reply = call()
+        if profiled:
+            profiler.disable()
         cpu[kind].append(time.process_time() - started)
         sent[kind].append(len(statements))
         return reply
 
     for position, token in enumerate(tokens):
         if position == 5:  # the first surveys warm up caches (templates, compiled statements)
+            warm[0] = True
             cpu.clear()
             sent.clear()
         client = app.test_client()
@@ -72,6 +85,8 @@ def main() -> None:
         values = cpu[kind]
         mean_sent, mean_cpu = sum(sent[kind]) / len(values), 1000 * sum(values) / len(values)
         print(f"{kind:<12} {len(values):>5} {mean_sent:>11.1f} {mean_cpu:>8.1f}")
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,12 @@ from .agreement import (
 from .indices import (
     Dimension,
     IndexResult,
+    RespondentScore,
     Structure,
     dimension_scores,
     respondent_index,
     respondent_indices,
+    score_respondent,
     structure_from_mapping,
 )
 from .reconciliation import (
@@ -50,6 +52,7 @@ __all__ = [
     "Dimension",
     "IccResult",
     "IndexResult",
+    "RespondentScore",
     "Offset",
     "RaterResult",
     "Reconciliation",
@@ -69,6 +72,7 @@ __all__ = [
     "reconcile",
     "respondent_index",
     "respondent_indices",
+    "score_respondent",
     "structure_from_mapping",
     "unit_score",
     "unit_scores",

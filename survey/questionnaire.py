@@ -323,6 +323,20 @@ def layout_of(questionnaire: Questionnaire) -> QuestionnaireLayout:
     return layout
 
 
+def layout_for(questionnaire_id: int, checksum: str) -> QuestionnaireLayout:
+    """The layout of a stored questionnaire known by id and checksum: no query once the process has it."""
+    key = (questionnaire_id, checksum)
+    with _layouts_lock:
+        layout = _layouts.get(key)
+        if layout is not None:
+            _layouts.move_to_end(key)
+            return layout
+    questionnaire = db.session.get(Questionnaire, questionnaire_id)
+    if questionnaire is None:
+        raise LookupError(f"questionnaire {questionnaire_id} does not exist")
+    return layout_of(questionnaire)
+
+
 def structure_of(questionnaire: Questionnaire) -> scoring.Structure:
     """The questionnaire's dimensions, weights and items, as `scoring` needs them."""
     return layout_of(questionnaire).structure

@@ -40,6 +40,9 @@ LAST_SEEN = "_last_seen"
 #: The largest id a URL may carry: PostgreSQL's INTEGER; a longer number is simply not found.
 MAX_URL_INTEGER = 2**31 - 1
 
+#: More fields than this in a URL-encoded form is refused (400).
+MAX_FORM_FIELDS = 2000
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
@@ -84,8 +87,11 @@ def reject_invalid_utf8() -> None:
     raw = request.get_data(cache=True)
     if limit is not None and len(raw) > limit:  # a chunked body has no Content-Length
         abort(413)
+    if raw.isascii() and b"%" not in raw and raw.count(b"&") < MAX_FORM_FIELDS:
+        return  # plain ASCII without escapes decodes to itself: nothing to check (most forms)
     try:
-        urllib.parse.parse_qsl(raw.decode("utf-8"), encoding="utf-8", errors="strict", max_num_fields=2000)
+        urllib.parse.parse_qsl(raw.decode("utf-8"), encoding="utf-8", errors="strict",
+                               max_num_fields=MAX_FORM_FIELDS)
     except (UnicodeDecodeError, ValueError):
         abort(400, description=str(_l("The form data is not valid UTF-8 text. Please reload the page and try again.")))
 
@@ -97,16 +103,23 @@ def reject_nul_characters() -> None:
     or a probe into a server error.
     """
     fields: list[str] = [request.path]
-    for key, value in request.args.items(multi=True):
-        fields += (key, value)
-    if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
-        "application/x-www-form-urlencoded", "multipart/form-data"
+    if _may_hold_nul(request.query_string):
+        for key, value in request.args.items(multi=True):
+            fields += (key, value)
+    if request.method in ("POST", "PUT", "PATCH") and (
+        request.mimetype == "multipart/form-data"
+        or request.mimetype == "application/x-www-form-urlencoded" and _may_hold_nul(request.get_data(cache=True))
     ):
         for key, value in request.form.items(multi=True):
             fields += (key, value)
         fields += [name for name in request.files] + [f.filename or "" for f in request.files.values()]
     if any("\x00" in field for field in fields):
         abort(400, description=str(_l("The address or the form contains a NUL character. Remove it and try again.")))
+
+
+def _may_hold_nul(encoded: bytes) -> bool:
+    """Whether URL-encoded text can decode to a NUL: only a NUL byte or ``%00`` does (most requests: no)."""
+    return b"\x00" in encoded or b"%00" in encoded
 
 
 def expire_idle_staff() -> Response | None:
@@ -135,16 +148,28 @@ def expire_idle_staff() -> Response | None:
     return None
 
 
+#: The headers every response carries (unless the view set its own value).
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
 def security_headers(response: Response) -> Response:
     """Add the headers every response carries."""
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    headers = response.headers
+    present = {name.lower() for name in headers.keys()}  # one pass, rather than one search per header
+    wanted = SECURITY_HEADERS
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         # Served over HTTPS only (production): browsers must never fall back to plain HTTP.
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        wanted = (*wanted, HSTS)
+    for name, value in wanted:
+        if name.lower() not in present:
+            headers.add(name, value)
     return response
 
 

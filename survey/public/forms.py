@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, StringField
@@ -19,6 +23,8 @@ ACTIONS = ("next", "back", "save")
 #: Item fields are form attributes ``item_<code>`` so an item code never shadows a form method;
 #: their HTML name is the bare item code.
 FIELD_PREFIX = "item_"
+#: The HTML name of the page's buttons.
+ACTION_FIELD = "_action"
 
 
 class ScaleField(RadioField):
@@ -38,7 +44,7 @@ class DimensionPageForm(FlaskForm):
     item_codes: tuple[str, ...] = ()
     scale_min = 1
     scale_max = 10
-    action = StringField(name="_action")
+    action = StringField(name=ACTION_FIELD)
 
     def item_fields(self) -> list[ScaleField]:
         """The item fields in questionnaire order."""
@@ -85,6 +91,30 @@ class DimensionPageForm(FlaskForm):
         return chosen
 
 
+#: Page form classes by questionnaire version, page and language: built once per process, like any form class.
+FORM_CACHE_SIZE = 256
+_forms: OrderedDict[tuple[Any, ...], type[DimensionPageForm]] = OrderedDict()
+_forms_lock = threading.Lock()
+
+
+def page_form(questionnaire: QuestionnaireLayout, dimension: DimensionSpec, locale: str) -> type[DimensionPageForm]:
+    """The form class of one survey page, built on first use (a stored questionnaire never changes)."""
+    if questionnaire.id is None:
+        return make_page_form(questionnaire, dimension, locale)
+    key = (questionnaire.id, questionnaire.checksum, dimension.code, locale)
+    with _forms_lock:
+        form_class = _forms.get(key)
+        if form_class is not None:
+            _forms.move_to_end(key)
+            return form_class
+    form_class = make_page_form(questionnaire, dimension, locale)
+    with _forms_lock:
+        _forms[key] = form_class
+        while len(_forms) > FORM_CACHE_SIZE:
+            _forms.popitem(last=False)
+    return form_class
+
+
 def make_page_form(
     questionnaire: QuestionnaireLayout, dimension: DimensionSpec, locale: str
 ) -> type[DimensionPageForm]:
@@ -112,3 +142,53 @@ def make_page_form(
 def initial_data(answers: dict[str, int | None]) -> dict[str, str]:
     """Saved answers as the form's initial data, so a page reopens with its choices filled in."""
     return {FIELD_PREFIX + code: NOT_APPLICABLE if value is None else str(value) for code, value in answers.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class PostedPage:
+    """A posted page that the page form accepts: its answers (as `DimensionPageForm.answers`) and button."""
+
+    answers: dict[str, int | None]
+    action: str
+
+
+def read_posted_page(
+    questionnaire: QuestionnaireLayout, dimension: DimensionSpec, formdata: Mapping[str, Any]
+) -> PostedPage | None:
+    """The answers and button of a posted page if `DimensionPageForm.validate_page` accepts it; else None.
+
+    The customer's common case without building a form: the same rules (known fields only, one
+    value per item, on the scale or "na", a choice for every item on "next"). When it says None
+    the page form validates the post again and explains what is wrong. ``formdata`` is the
+    request's MultiDict; the CSRF token was checked before the view ran.
+    """
+    codes = [item.code for item in dimension.items]
+    allowed = {current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), ACTION_FIELD, *codes}
+    if any(key not in allowed for key in formdata.keys()):
+        return None
+    action = formdata.get(ACTION_FIELD) or "next"
+    if action not in ACTIONS:
+        return None
+    choices = _choices(questionnaire.scale_min, questionnaire.scale_max)
+    answers: dict[str, int | None] = {}
+    for code in codes:
+        values = formdata.getlist(code)
+        if not values:
+            if action == "next":
+                return None
+            continue
+        if len(values) > 1 or values[0] not in choices:
+            return None
+        answers[code] = None if values[0] == NOT_APPLICABLE else int(values[0])
+    return PostedPage(answers, action)
+
+
+_scale_choices: dict[tuple[int, int], frozenset[str]] = {}
+
+
+def _choices(low: int, high: int) -> frozenset[str]:
+    """The values a page's radios can send: the scale's numbers as text, and "na"."""
+    choices = _scale_choices.get((low, high))
+    if choices is None:
+        choices = _scale_choices[(low, high)] = frozenset([*(str(v) for v in range(low, high + 1)), NOT_APPLICABLE])
+    return choices

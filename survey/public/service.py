@@ -13,11 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..extensions import db
-from ..models import Channel, Invitation, utcnow
-from ..questionnaire import DimensionSpec, QuestionnaireLayout, layout_of
-from ..services.invitations import InvitationUnavailable, check_open, load_invitation
-from ..services.responses import DuplicateSubmission, submit_response
+from ..models import Invitation, utcnow
+from ..questionnaire import DimensionSpec, QuestionnaireLayout, layout_for, layout_of
+from ..services.invitations import InvitationUnavailable, OpenLink, check_open, load_invitation
+from ..services.responses import DuplicateSubmission, submit_web_response
 
 
 @dataclass(frozen=True)
@@ -67,21 +66,40 @@ def progress_of(invitation: Invitation, draft: Mapping[str, Any] | None = None) 
                           invitation.draft_page)
 
 
-def record_page(invitation: Invitation, number: int, answers: Mapping[str, int | None], action: str) -> int:
+def progress_of_link(link: OpenLink) -> SurveyProgress:
+    """The survey's pages and the draft of a link read by `lock_open_link`."""
+    return SurveyProgress(layout_for(link.questionnaire_id, link.questionnaire_checksum), link.draft, link.draft_page)
+
+
+_invitation = Invitation.__table__
+_SAVE_DRAFT = (
+    sa.update(_invitation)
+    .where(_invitation.c.id == sa.bindparam("p_id"))
+    .values(
+        draft_answers=sa.bindparam("p_draft", type_=_invitation.c.draft_answers.type),
+        draft_page=sa.bindparam("p_page"),
+        draft_saved_at=sa.bindparam("p_saved_at", type_=_invitation.c.draft_saved_at.type),
+    )
+)
+
+
+def record_page(
+    connection: sa.Connection,
+    link: OpenLink,
+    layout: QuestionnaireLayout,
+    number: int,
+    answers: Mapping[str, int | None],
+    action: str,
+) -> int:
     """Save one page's validated answers and return the page to show next (0 intro, total + 1 thanks).
 
-    ``action`` is "next" (on the last page: submit the survey), "back" or "save". Raises
-    InvitationUnavailable(410, "used") when the link was used meanwhile; nothing is saved then.
+    ``link`` was read and locked by `lock_open_link` in the connection's transaction, so two tabs
+    or a double click cannot interleave their drafts or submissions. ``action`` is "next" (on the
+    last page: submit the survey), "back" or "save". Commits. Raises InvitationUnavailable(410, "used") when
+    the link was used meanwhile; nothing is saved then.
     """
-    # Lock the invitation row so two tabs or a double click cannot interleave their drafts or submissions.
-    row = db.session.execute(
-        sa.select(Invitation.draft_answers, Invitation.used_at).where(Invitation.id == invitation.id).with_for_update()
-    ).one()
-    if row.used_at is not None:
-        db.session.rollback()
-        raise InvitationUnavailable(410, "used")
-    draft = {**(row.draft_answers or {}), **answers}
-    progress = progress_of(invitation, draft)
+    draft = {**link.draft, **answers}
+    progress = SurveyProgress(layout, draft, link.draft_page)
     if action == "back":
         destination = number - 1
     elif action == "save":
@@ -91,35 +109,25 @@ def record_page(invitation: Invitation, number: int, answers: Mapping[str, int |
     elif progress.first_incomplete <= progress.total:
         destination = progress.first_incomplete
     else:
-        _submit(invitation, draft)
+        try:
+            submit_web_response(
+                connection,
+                layout=layout,
+                campaign_id=link.campaign_id,
+                unit_id=link.unit_id,
+                source=link.web_source,
+                customer_group=link.customer_group,
+                invitation_id=link.id,
+                answers=draft,
+            )
+        except DuplicateSubmission:
+            raise InvitationUnavailable(410, "used") from None
         return progress.total + 1
-    db.session.execute(
-        sa.update(Invitation)
-        .where(Invitation.id == invitation.id)
-        .values(draft_answers=draft, draft_page=destination, draft_saved_at=utcnow())
-        .execution_options(synchronize_session=False)
+    connection.execute(
+        _SAVE_DRAFT, {"p_id": link.id, "p_draft": draft, "p_page": destination, "p_saved_at": utcnow()}
     )
-    db.session.commit()
+    connection.commit()
     return destination
-
-
-def _submit(invitation: Invitation, answers: Mapping[str, int | None]) -> None:
-    campaign = invitation.campaign
-    try:
-        submit_response(
-            campaign=campaign,
-            unit=invitation.unit,
-            source=campaign.web_source,
-            channel=Channel.WEB,
-            customer_group=invitation.customer_group,
-            respondent_id=f"invitation-{invitation.id}",
-            answers=answers,
-            idempotency_key=f"invitation-{invitation.id}",
-            invitation=invitation,
-            actor="customer",
-        )
-    except DuplicateSubmission:
-        raise InvitationUnavailable(410, "used") from None
 
 
 def answered_invitation(token: str) -> Invitation | None:

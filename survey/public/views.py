@@ -7,11 +7,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import Connection
 
+from ..extensions import db
 from ..models import Invitation
-from ..services.invitations import InvitationUnavailable, find_invitation
+from ..services.invitations import InvitationUnavailable, find_invitation, lock_open_link
 from . import bp, service
-from .forms import DimensionPageForm, initial_data, make_page_form
+from .forms import DimensionPageForm, PostedPage, initial_data, page_form, read_posted_page
 
 
 def _locale() -> str:
@@ -38,7 +40,9 @@ def intro(token: str) -> ResponseReturnValue:
 
 @bp.route("/s/<token>/<int:number>", methods=["GET", "POST"])
 def page(token: str, number: int) -> ResponseReturnValue:
-    """Show one dimension's items; on POST save the answers and go on, go back, or submit."""
+    """Show one dimension's items, with the answers saved so far; on POST save them (see `_answer`)."""
+    if request.method == "POST":
+        return _answer(token, number)
     invitation = find_invitation(token)
     progress = service.progress_of(invitation)
     if not 1 <= number <= progress.total:
@@ -46,17 +50,46 @@ def page(token: str, number: int) -> ResponseReturnValue:
     if number > progress.first_incomplete:
         # Pages are answered in order; a link to a later page leads to the first unanswered one.
         return redirect(_page_url(token, progress.first_incomplete, progress.total))
-    form_class = make_page_form(progress.layout, progress.dimension(number), _locale())
-    form = form_class(data=initial_data(progress.answers_on(number)) if request.method == "GET" else None)
-    if request.method == "POST":
-        if not form.validate_page():
-            return _render_page(invitation, progress, number, form, token), 422
-        destination = service.record_page(invitation, number, form.answers(), form.chosen_action)
-        if form.chosen_action == "save":
-            flash(_("Your answers are saved. You can close this page and open the same link later to continue."),
-                  "success")
-        return redirect(_page_url(token, destination, progress.total), code=303)
+    form_class = page_form(progress.layout, progress.dimension(number), _locale())
+    form = form_class(data=initial_data(progress.answers_on(number)))
     return _render_page(invitation, progress, number, form, token)
+
+
+def _answer(token: str, number: int) -> ResponseReturnValue:
+    """Save the page's answers and go on, go back, or submit (on the last page).
+
+    The invitation is read and locked in one statement and kept locked until the answers are
+    saved, so two tabs or a double click cannot interleave. Core statements on a connection of
+    their own: the ORM session is not needed here (closing the connection rolls back whatever
+    was not committed).
+    """
+    with db.engine.connect() as connection:
+        return _answer_on(connection, token, number)
+
+
+def _answer_on(connection: Connection, token: str, number: int) -> ResponseReturnValue:
+    link = lock_open_link(connection, token)
+    progress = service.progress_of_link(link)
+    if not 1 <= number <= progress.total:
+        connection.rollback()
+        abort(404)
+    if number > progress.first_incomplete:
+        connection.rollback()
+        return redirect(_page_url(token, progress.first_incomplete, progress.total))
+    dimension = progress.dimension(number)
+    posted = read_posted_page(progress.layout, dimension, request.form)
+    if posted is None:
+        # Something to explain: the page form validates the post and says what is wrong.
+        form = page_form(progress.layout, dimension, _locale())()
+        if not form.validate_page():
+            connection.rollback()
+            return _render_page(find_invitation(token), progress, number, form, token), 422
+        posted = PostedPage(form.answers(), form.chosen_action)
+    destination = service.record_page(connection, link, progress.layout, number, posted.answers, posted.action)
+    if posted.action == "save":
+        flash(_("Your answers are saved. You can close this page and open the same link later to continue."),
+              "success")
+    return redirect(_page_url(token, destination, progress.total), code=303)
 
 
 def _render_page(

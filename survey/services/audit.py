@@ -50,10 +50,61 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(canonical(content).encode("utf-8")).hexdigest()
 
 
-def _lock_chain() -> None:
-    """Serialise appends so two transactions never fork the chain (PostgreSQL; SQLite locks the file)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(727001)"))
+#: The chain's head: one row holding the hash of the last event (and of the one before it).
+#: Every append locks and moves it in the same transaction as it inserts the event, which
+#: serialises appends: two transactions never fork the chain. Locking a row (rather than taking an
+#: advisory lock and then reading the last event) lets PostgreSQL hand the waiting transaction the
+#: head as the previous holder committed it, within one statement.
+chain_head = sa.Table(
+    "audit_chain_head",
+    db.metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.CheckConstraint("id = 1", name="single_row"),
+)
+_events = AuditEvent.__table__
+HEAD_ID = 1
+_LAST_HASH = sa.select(_events.c.hash).order_by(_events.c.id.desc()).limit(1)
+
+
+def _last_hash() -> sa.ColumnElement[str]:
+    """The hash of the newest event, or GENESIS: what a missing head row starts from."""
+    return sa.func.coalesce(_LAST_HASH.scalar_subquery(), GENESIS)
+
+
+#: Lock the head and return its hash, creating a missing head row (a fresh or emptied database) from
+#: the newest event. Updating the row to itself takes its lock (and, on PostgreSQL, waits for and
+#: reads the latest version). Text, not Core: SQLAlchemy cannot cache a compiled ON CONFLICT.
+_HEAD = sa.text(
+    "INSERT INTO audit_chain_head (id, prev_hash, hash) VALUES (:id, "
+    "COALESCE((SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1), :genesis), "
+    "COALESCE((SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1), :genesis)) "
+    "ON CONFLICT (id) DO UPDATE SET hash = audit_chain_head.hash RETURNING hash"
+).bindparams(id=HEAD_ID, genesis=GENESIS)
+_MOVE_HEAD = (
+    sa.update(chain_head)
+    .where(chain_head.c.id == HEAD_ID)
+    .values(prev_hash=sa.bindparam("p_prev_hash"), hash=sa.bindparam("p_hash"))
+)
+
+
+def _previous_hash(connection: sa.Connection) -> str:
+    """Lock the chain's head until the transaction ends and return the last event's hash."""
+    return str(connection.execute(_HEAD).scalar_one())
+
+
+def ensure_chain_head(connection: sa.Connection | None = None) -> None:
+    """Create the chain's head if it is missing, in a transaction of its own (commits).
+
+    On the ORM session's connection unless ``connection`` (a Core connection, not the session's) is given.
+    """
+    if connection is None:
+        _previous_hash(db.session.connection())
+        db.session.commit()
+    else:
+        _previous_hash(connection)
+        connection.commit()
 
 
 def record(
@@ -67,8 +118,8 @@ def record(
     actor: str | None = None,
 ) -> AuditEvent:
     """Append an event to the trail in the current transaction; the caller commits."""
-    _lock_chain()
-    last = db.session.scalar(sa.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    connection = db.session.connection()
+    previous = _previous_hash(connection)
     event = AuditEvent(
         at=utcnow(),
         actor_id=user.id if user is not None else None,
@@ -79,11 +130,81 @@ def record(
         # Round-trip through JSON so the hash sees exactly what the database will return.
         before=json.loads(canonical(before)) if before is not None else None,
         after=json.loads(canonical(after)) if after is not None else None,
-        prev_hash=last or GENESIS,
+        prev_hash=previous,
     )
     event.hash = event_hash(event)
     db.session.add(event)
+    connection.execute(_MOVE_HEAD, {"p_prev_hash": previous, "p_hash": event.hash})
     return event
+
+
+def event_text(
+    action: str,
+    entity: str,
+    *,
+    after: dict[str, Any] | None = None,
+    before: dict[str, Any] | None = None,
+    actor: str,
+    at: dt.datetime,
+) -> tuple[dict[str, Any], str]:
+    """An event's column values and its canonical text up to its entity id (what `event_hash` hashes).
+
+    The keys sort so that ``entity_id`` and ``prev_hash`` come last: the full text is
+    ``prefix + entity_id + '","prev_hash":"' + prev_hash + '"}'``, which lets the database finish
+    it once it knows the new row's id and the chain's head.
+    """
+    values: dict[str, Any] = {
+        "at": at,
+        "actor_id": None,
+        "actor": actor,
+        "action": action,
+        "entity": entity,
+        "before": json.loads(canonical(before)) if before is not None else None,
+        "after": json.loads(canonical(after)) if after is not None else None,
+    }
+    text = canonical({**values, "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+                      "entity_id": "", "prev_hash": ""})
+    if not text.endswith(_TEXT_END):
+        raise AssertionError("entity_id and prev_hash must be the last keys of an event's canonical text")
+    return values, text[: -len(_TEXT_END)]
+
+
+_APPEND = sa.insert(_events)
+_TEXT_END = '","prev_hash":""}'
+_ID_TO_PREV = '","prev_hash":"'
+
+
+def text_digest(prefix: Any, entity_id: Any, previous: Any) -> sa.ColumnElement[str]:
+    """SQL for an event's hash from `event_text`'s prefix, the entity id and the previous hash (PostgreSQL)."""
+    text = prefix + sa.cast(entity_id, sa.Text) + _ID_TO_PREV + previous + '"}'
+    return sa.func.encode(sa.func.sha256(sa.func.convert_to(text, "UTF8")), "hex")
+
+
+def append(
+    action: str,
+    entity: str,
+    entity_id: Any,
+    *,
+    after: dict[str, Any] | None = None,
+    before: dict[str, Any] | None = None,
+    actor: str,
+    connection: sa.Connection | None = None,
+) -> None:
+    """`record` without the ORM, for Core callers (on ``connection``, else the session's); the caller commits.
+
+    (PostgreSQL callers that insert the audited row in a statement of their own can append its
+    event in that same statement with `event_text` and `text_digest`, as web submissions do.)
+    """
+    if connection is None:
+        if db.session.new:
+            db.session.flush()  # events keep the order in which they were recorded
+        connection = db.session.connection()
+    values, prefix = event_text(action, entity, after=after, before=before, actor=actor, at=utcnow())
+    previous = _previous_hash(connection)
+    entity_text = json.dumps(str(entity_id), ensure_ascii=False)[1:-1]  # as it appears in the canonical text
+    digest = hashlib.sha256(f"{prefix}{entity_text}{_ID_TO_PREV}{previous}\"}}".encode()).hexdigest()
+    connection.execute(_APPEND, {**values, "entity_id": str(entity_id), "prev_hash": previous, "hash": digest})
+    connection.execute(_MOVE_HEAD, {"p_prev_hash": previous, "p_hash": digest})
 
 
 # --- Verification ------------------------------------------------------------------------------

@@ -6,13 +6,14 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
-from ..models import Campaign, CampaignStatus, CustomerGroup, Invitation, Questionnaire, Unit, utcnow
+from ..models import Campaign, CampaignStatus, CustomerGroup, Invitation, Questionnaire, Source, Unit, utcnow
 
 #: Tokens are URL-safe and long enough to be unguessable (about 128 bits).
 TOKEN_BYTES = 16
@@ -103,3 +104,86 @@ def check_open(invitation: Invitation | None) -> Invitation:
     if invitation.campaign.status == CampaignStatus.CLOSED:
         raise InvitationUnavailable(410, "closed")
     return invitation
+
+
+# --- The survey's POSTs: one Core statement reads and locks what they need -----------------------
+
+_invitation = Invitation.__table__
+_campaign = Campaign.__table__
+_questionnaire = Questionnaire.__table__
+
+#: The invitation with the campaign fields a survey POST needs, by token hash. Built once, so
+#: SQLAlchemy compiles it once per process; ``FOR UPDATE OF invitation`` locks the invitation row
+#: only (PostgreSQL; SQLite has no row locks and serialises writers itself).
+_OPEN_LINK = (
+    sa.select(
+        _invitation.c.id,
+        _invitation.c.campaign_id,
+        _invitation.c.unit_id,
+        _invitation.c.customer_group,
+        _invitation.c.expires_at,
+        _invitation.c.used_at,
+        _invitation.c.draft_answers,
+        _invitation.c.draft_page,
+        _campaign.c.status,
+        _campaign.c.web_source,
+        _campaign.c.questionnaire_id,
+        _questionnaire.c.checksum,
+    )
+    .select_from(
+        _invitation.join(_campaign, _campaign.c.id == _invitation.c.campaign_id).join(
+            _questionnaire, _questionnaire.c.id == _campaign.c.questionnaire_id
+        )
+    )
+    .where(_invitation.c.token_hash == sa.bindparam("token_hash"))
+    .with_for_update(of=_invitation)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLink:
+    """An open invitation as plain values, read and locked for the rest of the transaction."""
+
+    id: int
+    campaign_id: int
+    unit_id: int
+    customer_group: CustomerGroup
+    web_source: Source
+    questionnaire_id: int
+    questionnaire_checksum: str
+    draft: dict[str, Any]
+    draft_page: int
+
+
+def lock_open_link(connection: sa.Connection, token: str) -> OpenLink:
+    """Read and lock the open invitation of a token in one statement, or raise InvitationUnavailable.
+
+    The row lock lasts until the connection's transaction ends; on InvitationUnavailable it is
+    already rolled back.
+    """
+    row = None
+    if token and len(token) <= 100:
+        row = connection.execute(_OPEN_LINK, {"token_hash": hash_token(token)}).first()
+    try:
+        if row is None:
+            raise InvitationUnavailable(404, "unknown")
+        if row.used_at is not None:
+            raise InvitationUnavailable(410, "used")
+        if row.expires_at <= utcnow():
+            raise InvitationUnavailable(410, "expired")
+        if row.status == CampaignStatus.CLOSED:
+            raise InvitationUnavailable(410, "closed")
+    except InvitationUnavailable:
+        connection.rollback()
+        raise
+    return OpenLink(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        unit_id=row.unit_id,
+        customer_group=row.customer_group,
+        web_source=row.web_source,
+        questionnaire_id=row.questionnaire_id,
+        questionnaire_checksum=row.checksum,
+        draft=dict(row.draft_answers or {}),
+        draft_page=row.draft_page,
+    )

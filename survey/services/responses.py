@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
@@ -17,19 +16,23 @@ import scoring
 
 from ..extensions import db
 from ..models import (
+    DIMENSION_COLUMNS,
     Assignment,
+    AuditEvent,
     Campaign,
     Channel,
     CustomerGroup,
     Invitation,
     Questionnaire,
     Response,
+    ReviewState,
     Source,
     Unit,
     User,
+    dimension_values,
     utcnow,
 )
-from ..questionnaire import layout_of, structure_of
+from ..questionnaire import QuestionnaireLayout, layout_of, structure_of
 from . import audit
 
 
@@ -57,35 +60,40 @@ def pseudonymise(respondent_id: str) -> str:
 
 def clean_answers(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> dict[str, int | None]:
     """Check answers against the questionnaire: every item present, each a whole number on the scale or None."""
+    return clean_for_layout(layout_of(questionnaire), answers)
+
+
+def clean_for_layout(layout: QuestionnaireLayout, answers: Mapping[str, Any]) -> dict[str, int | None]:
+    """`clean_answers` for a questionnaire's layout (no database access)."""
     errors: dict[str, str] = {}
     cleaned: dict[str, int | None] = {}
-    items = [item for dimension in layout_of(questionnaire).dimensions for item in dimension.items]
-    known = {item.code for item in items}
+    known = set(layout.item_codes)
+    low, high = layout.scale_min, layout.scale_max
     for code in answers:
         if code not in known:
             errors[str(code)[:60]] = "not an item of this questionnaire"
-    for item in items:
-        value = answers.get(item.code)
+    for code in layout.item_codes:
+        value = answers.get(code)
         if value is None or value == "":
-            cleaned[item.code] = None
+            cleaned[code] = None
             continue
         if isinstance(value, bool):
-            errors[item.code] = "not a number"
+            errors[code] = "not a number"
             continue
         if isinstance(value, str):
             try:
                 value = int(value.strip())
             except ValueError:
-                errors[item.code] = f"'{value[:20]}' is not a whole number"
+                errors[code] = f"'{value[:20]}' is not a whole number"
                 continue
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int):
-            errors[item.code] = "not a whole number"
-        elif not questionnaire.scale_min <= value <= questionnaire.scale_max:
-            errors[item.code] = f"{value} is outside {questionnaire.scale_min}–{questionnaire.scale_max}"
+            errors[code] = "not a whole number"
+        elif not low <= value <= high:
+            errors[code] = f"{value} is outside {low}–{high}"
         else:
-            cleaned[item.code] = value
+            cleaned[code] = value
     if errors:
         raise AnswerError(errors)
     return cleaned
@@ -101,15 +109,8 @@ class Indexed:
 
 def index_answers(questionnaire: Questionnaire, answers: Mapping[str, int | None]) -> Indexed:
     """The respondent index by DESIGN.md's rules (None when fewer than half the dimensions are answered)."""
-    structure = structure_of(questionnaire)
-    answered = sum(
-        any(answers.get(item) is not None for item in dimension.items) for dimension in structure.dimensions
-    )
-    scores = scoring.dimension_scores(
-        np.array([[np.nan if answers.get(code) is None else float(answers[code]) for code in structure.item_codes]]),
-        structure,
-    )
-    return Indexed(scoring.respondent_index(answers, structure), answered, tuple(scores[0].tolist()))
+    scored = scoring.score_respondent(answers, structure_of(questionnaire))
+    return Indexed(scored.index, scored.answered_dimensions, scored.dimension_scores)
 
 
 def submit_response(
@@ -184,6 +185,185 @@ def submit_response(
     )
     db.session.commit()
     return response
+
+
+# --- A customer's web submission, in Core statements ------------------------------------------
+
+_response = Response.__table__
+_invitation = Invitation.__table__
+#: What a web submission writes into a response row besides its invitation.
+_WEB_COLUMNS = (
+    "campaign_id", "unit_id", "source", "channel", "customer_group", "respondent_id", "questionnaire_version",
+    "answers", "respondent_index", "answered_dimensions", *DIMENSION_COLUMNS, "idempotency_key", "review_state",
+    "created_at", "updated_at",
+)
+
+
+def _web_submission_postgresql() -> sa.Select[Any]:
+    """One statement for the whole submission on PostgreSQL; returns the response id, or no row.
+
+    ``used`` marks the link used, only if it still is unused; ``stored`` inserts the response only
+    then; ``head`` moves the audit chain's head (locking it, and creating it if missing) to the
+    hash of the new event, computed by the server from the event's canonical text (`event_text`),
+    the response id and the previous head; ``event`` inserts that event. When the link was used
+    meanwhile, ``used`` is empty and so is everything after it: nothing is written.
+    """
+    head_table = audit.chain_head
+    events = AuditEvent.__table__
+    used = (
+        sa.update(_invitation)
+        .where(_invitation.c.id == sa.bindparam("p_invitation_id"), _invitation.c.used_at.is_(None))
+        .values(used_at=sa.bindparam("p_used_at", type_=_invitation.c.used_at.type),
+                draft_answers=sa.bindparam("p_no_draft", type_=_invitation.c.draft_answers.type))
+        .returning(_invitation.c.id)
+        .cte("used")
+    )
+    stored = (
+        sa.insert(_response)
+        .from_select(
+            [*_WEB_COLUMNS, "invitation_id"],
+            # Typed: a NULL parameter in a SELECT list would otherwise be text, which no float column takes.
+            sa.select(*[_typed(f"p_{name}", _response.c[name].type) for name in _WEB_COLUMNS], used.c.id),
+        )
+        .returning(_response.c.id)
+        .cte("stored")
+    )
+    prefix = sa.bindparam("p_event_text", type_=sa.Text)
+    # A plain UPDATE (cacheable, unlike ON CONFLICT): it waits for the row's lock and computes the
+    # new values from the version the previous holder committed. A missing head row makes the
+    # statement store no event; the caller then creates the head and tries again.
+    head = (
+        sa.update(head_table)
+        .where(head_table.c.id == audit.HEAD_ID, sa.exists(sa.select(stored.c.id)))
+        .values(
+            prev_hash=head_table.c.hash,
+            hash=audit.text_digest(prefix, sa.select(stored.c.id).scalar_subquery(), head_table.c.hash),
+        )
+        .returning(head_table.c.prev_hash, head_table.c.hash)
+        .cte("head")
+    )
+    event_columns = ("at", "actor_id", "actor", "action", "entity", "before", "after")
+    event = (
+        sa.insert(events)
+        .from_select(
+            [*event_columns, "entity_id", "prev_hash", "hash"],
+            sa.select(
+                *[_typed(f"e_{name}", events.c[name].type) for name in event_columns],
+                sa.cast(stored.c.id, events.c.entity_id.type),
+                head.c.prev_hash,
+                head.c.hash,
+            ).select_from(stored.join(head, sa.true())),
+        )
+        .returning(events.c.id)
+        .cte("event")
+    )
+    return sa.select(stored.c.id, event.c.id.label("event_id")).select_from(stored.outerjoin(event, sa.true()))
+
+
+def _typed(name: str, type_: Any) -> sa.ColumnElement[Any]:
+    return sa.cast(sa.bindparam(name, type_=type_), type_)
+
+
+_WEB_SUBMISSION_POSTGRESQL = _web_submission_postgresql()
+_MARK_USED = (
+    sa.update(_invitation)
+    .where(_invitation.c.id == sa.bindparam("p_invitation_id"), _invitation.c.used_at.is_(None))
+    .values(used_at=sa.bindparam("p_used_at", type_=_invitation.c.used_at.type),
+            draft_answers=sa.bindparam("p_no_draft", type_=_invitation.c.draft_answers.type))
+)
+_INSERT_RESPONSE = sa.insert(_response).returning(_response.c.id)
+
+
+def submit_web_response(
+    connection: sa.Connection,
+    *,
+    layout: QuestionnaireLayout,
+    campaign_id: int,
+    unit_id: int,
+    source: Source,
+    customer_group: CustomerGroup,
+    invitation_id: int,
+    answers: Mapping[str, Any],
+) -> int:
+    """Store a customer's answers to an invitation, use up the link and record the audit event; commit.
+
+    What `submit_response` does for a web invitation, in one statement on PostgreSQL (the link's
+    conditional update, the response, the audit chain's head and event) instead of ORM objects
+    and flushes; Core statements on SQLite. Raises AnswerError for bad answers and
+    DuplicateSubmission when the link was used meanwhile; in both cases nothing is written.
+    Returns the response id. ``connection`` is not the ORM session's: it is committed or rolled back here.
+    """
+    cleaned = clean_for_layout(layout, answers)
+    scored = scoring.score_respondent(cleaned, layout.structure)
+    now = utcnow()
+    respondent_id = pseudonymise(f"invitation-{invitation_id}")
+    row: dict[str, Any] = {
+        "campaign_id": campaign_id,
+        "unit_id": unit_id,
+        "source": source,
+        "channel": Channel.WEB,
+        "customer_group": customer_group,
+        "respondent_id": respondent_id,
+        "questionnaire_version": layout.version,
+        "answers": cleaned,
+        "respondent_index": scored.index,
+        "answered_dimensions": scored.answered_dimensions,
+        **dict(zip(DIMENSION_COLUMNS, dimension_values(scored.dimension_scores), strict=True)),
+        "idempotency_key": f"invitation-{invitation_id}",
+        "review_state": ReviewState.RECEIVED,
+        "created_at": now,
+        "updated_at": now,
+    }
+    snapshot = {
+        "campaign_id": campaign_id,
+        "unit_id": unit_id,
+        "rater_unit_id": None,
+        "assignment_id": None,
+        "source": str(source),
+        "channel": str(Channel.WEB),
+        "customer_group": str(customer_group),
+        "respondent_id": respondent_id,
+        "answers": cleaned,
+        "respondent_index": scored.index,
+        "review_state": str(ReviewState.RECEIVED),
+        "review_comment": None,
+    }
+    marking = {"p_invitation_id": invitation_id, "p_used_at": now, "p_no_draft": None}
+    try:
+        if connection.dialect.name == "postgresql":
+            event, prefix = audit.event_text("create", "response", after=snapshot, actor="customer", at=now)
+            parameters = {
+                **marking,
+                **{f"p_{name}": value for name, value in row.items()},
+                **{f"e_{name}": value for name, value in event.items()},
+                "p_event_text": prefix,
+            }
+            stored = connection.execute(_WEB_SUBMISSION_POSTGRESQL, parameters).first()
+            if stored is not None and stored.event_id is None:
+                # No chain head (a fresh or emptied database): undo, create it, and send again. The
+                # link's conditional update and unique invitation_id still make the link single-use.
+                connection.rollback()
+                audit.ensure_chain_head(connection)
+                stored = connection.execute(_WEB_SUBMISSION_POSTGRESQL, parameters).first()
+            if stored is None:
+                raise DuplicateSubmission(None)
+            if stored.event_id is None:
+                connection.rollback()
+                raise RuntimeError("the audit chain has no head row; the response was not stored")
+            response_id = stored.id
+        else:
+            if connection.execute(_MARK_USED, marking).rowcount != 1:
+                raise DuplicateSubmission(None)
+            response_id = connection.execute(_INSERT_RESPONSE, {**row, "invitation_id": invitation_id}).scalar_one()
+            audit.append("create", "response", response_id, after=snapshot, actor="customer", connection=connection)
+    except IntegrityError:
+        connection.rollback()
+        raise DuplicateSubmission(None) from None
+    except DuplicateSubmission:
+        connection.rollback()
+        raise
+    connection.commit()
+    return int(response_id)
 
 
 def _existing(campaign: Campaign, idempotency_key: str | None, invitation: Invitation | None) -> Response | None:

@@ -12,7 +12,7 @@ from survey.services.assignments import submit_assignment
 from survey.services.audit import differences_between, verify_chain
 from survey.services.review import review_response
 
-from .conftest import add_cross_response
+from .conftest import add_cross_response, answers_for
 
 
 def last_event_id(entity: str, entity_id: int) -> int:
@@ -83,6 +83,25 @@ def test_response_inserted_without_event_is_named(cross):
     outcome = verify_chain()
     # Deleting the last event is not visible in the chain itself, but the row no longer has its event.
     assert not outcome.ok and f"response {response.id} has no audit event" in outcome.reason
+
+
+def test_web_response_inserted_without_event_is_named(cross, make_invitation):
+    """A customer's submission stores its event in the same statement; a row left without it is named."""
+    from survey.questionnaire import layout_of
+    from survey.services.responses import submit_web_response
+
+    invitation, _token = make_invitation(cross.campaign)
+    with db.engine.connect() as connection:
+        response_id = submit_web_response(
+            connection,
+                layout=layout_of(cross.campaign.questionnaire), campaign_id=cross.campaign.id,
+            unit_id=invitation.unit_id, source=cross.campaign.web_source, customer_group=invitation.customer_group,
+            invitation_id=invitation.id, answers=answers_for(cross.campaign),
+        )
+    assert verify_chain().ok
+    raw("DELETE FROM audit_event WHERE id = :id", id=last_event_id("response", response_id))
+    outcome = verify_chain()
+    assert not outcome.ok and f"response {response_id} has no audit event" in outcome.reason
 
 
 def test_edited_event_breaks_the_chain(cross, runner):

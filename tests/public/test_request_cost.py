@@ -11,14 +11,20 @@ from survey import questionnaire as questionnaire_module
 from survey.extensions import db
 from survey.models import Campaign, Dimension, Questionnaire
 from survey.questionnaire import layout_of
+from survey.services.audit import ensure_chain_head
 
 from .conftest import PAGES, answer_page, csrf_from, form_values, full_answers, page_answers
 
 #: Most statements a request may send. A page reads its invitation with campaign, questionnaire
 #: and unit in one statement; the questionnaire's dimensions and items come from the per-process
-#: layout. A page POST adds the row lock and the draft update; the submission the response, the
-#: link's update and the audit event (with its chain lock and the previous hash on PostgreSQL).
-MAX_STATEMENTS = {"intro GET": 1, "page GET": 1, "page POST": 3, "submit POST": 7, "thanks GET": 1}
+#: layout. A page POST reads and locks its invitation in one statement and saves the draft in a
+#: second. The submission reads and locks the invitation, then on PostgreSQL sends one statement
+#: that uses the link, stores the response, moves the audit chain's head and appends the event;
+#: SQLite takes one statement for each of those (and the head's lock).
+MAX_STATEMENTS = {
+    "postgresql": {"intro GET": 1, "page GET": 1, "page POST": 2, "submit POST": 2, "thanks GET": 1},
+    "sqlite": {"intro GET": 1, "page GET": 1, "page POST": 2, "submit POST": 6, "thanks GET": 1},
+}
 
 
 @contextmanager
@@ -37,10 +43,12 @@ def counted() -> Iterator[list[str]]:
         sa.event.remove(db.engine, "before_cursor_execute", remember)
 
 
-def test_survey_requests_send_a_bounded_number_of_statements(client, link):
+def test_survey_requests_send_a_bounded_number_of_statements(client, link, backend):
+    bounds = MAX_STATEMENTS[backend]
+    ensure_chain_head()  # as the migration leaves it (the tests empty every table, the head row too)
     answers = full_answers()
     client.get(link.page_url(1))  # the first request of the process reads the questionnaire's layout
-    sent: dict[str, list[int]] = {kind: [] for kind in MAX_STATEMENTS}
+    sent: dict[str, list[int]] = {kind: [] for kind in bounds}
     with counted() as statements:
         client.get(link.url)
     sent["intro GET"].append(len(statements))
@@ -60,8 +68,8 @@ def test_survey_requests_send_a_bounded_number_of_statements(client, link):
     assert thanks.status_code == 200
     sent["thanks GET"].append(len(statements))
 
-    too_many = {kind: counts for kind, counts in sent.items() if max(counts) > MAX_STATEMENTS[kind]}
-    assert not too_many, f"statements per request above {MAX_STATEMENTS}: {too_many}"
+    too_many = {kind: counts for kind, counts in sent.items() if max(counts) > bounds[kind]}
+    assert not too_many, f"statements per request above {bounds}: {too_many}"
     assert all(min(counts) >= 1 for counts in sent.values())  # the counter does see the requests
 
 

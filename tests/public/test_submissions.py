@@ -8,9 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from survey.extensions import db
-from survey.models import AuditEvent, Invitation, Response
+from survey.models import AuditEvent, Channel, CustomerGroup, Invitation, Response, Source, Unit
+from survey.services.audit import chain_head, event_hash, verify_chain
+from survey.services.responses import submit_response
 
-from .conftest import PAGES, answer_page, csrf_from, form_values, full_answers, page_answers, snapshot
+from .conftest import PAGES, Link, answer_page, csrf_from, form_values, full_answers, page_answers, snapshot
 
 LAST = len(PAGES)
 
@@ -86,3 +88,92 @@ def test_twenty_concurrent_submits_store_exactly_one_response(new_client, backen
         sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.entity == "response")
     )
     assert creates == 1
+    assert verify_chain().ok
+
+
+def submit_survey(client, link, answers) -> int:
+    """Answer every page of a link like a browser; return the final POST's status."""
+    answer_all_but_last(client, link, answers)
+    return answer_page(client, link, LAST, page_answers(answers, LAST)).status_code
+
+
+def test_web_submissions_and_other_audited_writes_share_one_intact_chain(new_client, make_campaign,
+                                                                         make_invitation):
+    """Each web response gets exactly one create event; events of other paths chain with them; verify passes."""
+    campaign = make_campaign()
+    links = [Link(token, invitation.id, campaign.id)
+             for invitation, token in (make_invitation(campaign) for _ in range(3))]
+    unit = db.session.scalar(sa.select(Unit).order_by(Unit.id))
+    for position, link in enumerate(links):
+        assert submit_survey(new_client(), link, full_answers(seed=position)) == 303
+        # An audited write of another kind between web submissions (an interview entered by staff).
+        submit_response(campaign=campaign, unit=unit, source=Source.CONSULTANT, channel=Channel.INTERVIEW,
+                        customer_group=CustomerGroup.HOUSEHOLD, respondent_id=f"r-{position}",
+                        answers=full_answers(seed=position + 5))
+    responses = db.session.scalars(sa.select(Response).where(Response.invitation_id.is_not(None))).all()
+    assert len(responses) == 3
+    for response in responses:
+        events = db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.entity == "response", AuditEvent.entity_id == str(response.id))
+        ).all()
+        assert len(events) == 1 and events[0].action == "create" and events[0].actor == "customer"
+        assert events[0].after["answers"] == response.answers
+        assert events[0].hash == event_hash(events[0])
+    result = verify_chain()
+    assert result.ok and result.checked == 6, result
+
+
+def test_a_missing_chain_head_is_rebuilt_from_the_trail(new_client, make_campaign, make_invitation):
+    """The head row is created from the newest event when absent (a database emptied by hand, or restored)."""
+    campaign = make_campaign()
+    first, second = (Link(token, invitation.id, campaign.id)
+                     for invitation, token in (make_invitation(campaign) for _ in range(2)))
+    assert submit_survey(new_client(), first, full_answers(seed=1)) == 303
+    db.session.execute(sa.delete(chain_head))
+    db.session.commit()
+    assert submit_survey(new_client(), second, full_answers(seed=2)) == 303
+    result = verify_chain()
+    assert result.ok and result.checked == 2, result
+    events = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert events[1].prev_hash == events[0].hash
+    assert db.session.scalar(sa.select(chain_head.c.hash)) == events[1].hash
+
+
+@pytest.mark.postgresql_only
+def test_concurrent_submissions_of_different_links_keep_one_chain(new_client, backend, make_campaign,
+                                                                  make_invitation):
+    """Many customers sending at once: every response stored, each with its event, and the chain unforked."""
+    if backend != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (set TEST_DATABASE_URL)")
+    campaign = make_campaign()
+    workers = 12
+    links = [Link(token, invitation.id, campaign.id)
+             for invitation, token in (make_invitation(campaign) for _ in range(workers))]
+    answers = full_answers(seed=7)
+    draft = {code: value for code, value in answers.items() if code not in PAGES[LAST - 1][1]}
+    db.session.execute(sa.update(Invitation).values(draft_answers=draft, draft_page=LAST))
+    db.session.commit()
+    barrier = threading.Barrier(workers, timeout=60)
+    results: list[object] = [None] * workers
+    final = form_values(page_answers(answers, LAST))
+
+    def submit(slot: int) -> None:
+        try:
+            client = new_client()
+            page = client.get(links[slot].page_url(LAST))
+            data = {"csrf_token": csrf_from(page.get_data(as_text=True)), "_action": "next", **final}
+            barrier.wait()
+            results[slot] = client.post(links[slot].page_url(LAST), data=data).status_code
+        except Exception as error:  # reported below; a thread cannot fail the test itself
+            results[slot] = repr(error)
+
+    threads = [threading.Thread(target=submit, args=(slot,)) for slot in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert results == [303] * workers
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == workers
+    result = verify_chain()
+    assert result.ok and result.checked == workers, result

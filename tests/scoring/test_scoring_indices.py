@@ -88,3 +88,68 @@ def test_vectorised_speed_smoke():
     result = respondent_indices(answers, structure)
     assert time.perf_counter() - start < 5.0
     assert result.index.shape == (200_000,)
+
+
+def _random_structure(rng: np.random.Generator) -> Structure:
+    dimensions = []
+    for d in range(int(rng.integers(1, 13))):
+        items = tuple(f"d{d}i{i}" for i in range(int(rng.integers(1, 7))))
+        weight = float(rng.choice([1.0, 2.0, 0.5, 1.3, float(rng.uniform(0.1, 5.0))]))
+        dimensions.append(Dimension(f"d{d}", weight, items))
+    return Structure(dimensions=tuple(dimensions))
+
+
+def _random_answers(rng: np.random.Generator, structure: Structure) -> dict[str, int | float | None]:
+    """Whole numbers 0..100, blanks (missing key or None), and now and then NaN or an infinity."""
+    blank_share = float(rng.choice([0.0, 0.1, 0.5, 0.9, 1.0]))
+    answers: dict[str, int | float | None] = {}
+    for code in structure.item_codes:
+        draw = rng.random()
+        if draw < blank_share:
+            if rng.random() < 0.5:
+                answers[code] = None
+            continue
+        if draw > 0.98:
+            answers[code] = float(rng.choice([NAN, math.inf, -math.inf]))
+        else:
+            answers[code] = int(rng.integers(0, 11)) if rng.random() < 0.8 else int(rng.integers(0, 101))
+    return answers
+
+
+def test_single_respondent_scores_equal_the_vectorised_ones_bit_for_bit():
+    from scoring import score_respondent
+
+    rng = np.random.default_rng(20170)
+    checked = incomplete = 0
+    for _ in range(3000):
+        structure = _random_structure(rng)
+        answers = _random_answers(rng, structure)
+        row = np.array(
+            [[NAN if answers.get(code) is None else float(answers[code]) for code in structure.item_codes]]
+        )
+        expected = respondent_indices(row, structure)
+        single = score_respondent(answers, structure)
+        assert single.answered_dimensions == int(expected.answered_dimensions[0])
+        scores = expected.dimension_scores[0]
+        assert len(single.dimension_scores) == len(scores)
+        for mine, theirs in zip(single.dimension_scores, scores, strict=True):
+            assert (math.isnan(mine) and math.isnan(theirs)) or mine == theirs  # exact, not approximate
+        if bool(expected.complete[0]):
+            assert single.index is not None and single.index == float(expected.index[0])
+        else:
+            assert single.index is None
+            incomplete += 1
+        assert single.index == respondent_index(answers, structure)
+        checked += 1
+    assert checked == 3000 and 100 < incomplete < 2900  # both complete and incomplete respondents were drawn
+
+
+def test_single_respondent_on_the_documented_example():
+    from scoring import score_respondent
+
+    answers = {"s1": 6, "s2": 8, "i1": 8, "i2": 8, "i3": 8, "b1": 9, "c1": 5, "c2": None}
+    single = score_respondent(answers, STRUCTURE)
+    assert single.dimension_scores == (7.0, 8.0, 9.0, 5.0)
+    assert single.answered_dimensions == 4
+    assert single.index == (7 + 8 + 18 + 5) / 5
+    assert score_respondent({"s1": 6}, STRUCTURE).index is None
