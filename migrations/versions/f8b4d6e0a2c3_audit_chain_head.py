@@ -1,7 +1,7 @@
 """The audit chain's head: one row with the last event's hash, locked by every append
 
 Revision ID: f8b4d6e0a2c3
-Revises: d5b2f3e4a6c7
+Revises: e7a3c5d9f1b2
 Create Date: 2026-11-28 00:30:00.000000
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'f8b4d6e0a2c3'
-down_revision = 'd5b2f3e4a6c7'
+down_revision = 'e7a3c5d9f1b2'
 branch_labels = None
 depends_on = None
 
