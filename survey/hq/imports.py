@@ -48,7 +48,8 @@ def import_file(code: str) -> Response | tuple[str, int]:
     importer = import_consultant if form.kind.data == Source.CONSULTANT.value else import_cross
     user = acting_user()
     try:
-        # The upload's stream is read from disk (or memory, when small) twice by the importer: check, then store.
+        # The importer reads the upload's stream (on disk, or in memory when small) once for a good file;
+        # a file with problems is read again to list every one of them.
         result = importer(campaign, upload.stream, user=user, actor=user.email, file_name=upload.filename)
     except ImportFileError as exc:
         return _page(campaign, form, exc, 422)
