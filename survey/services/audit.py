@@ -262,10 +262,14 @@ def verify_chain() -> VerifyResult:
     previous_id: int | None = None
     checked = 0
     trail = _Trail({}, {}, [])
+    # The head is read before the events: an event appended meanwhile comes after the one it names.
+    head = db.session.scalar(sa.select(chain_head.c.hash).where(chain_head.c.id == HEAD_ID))
+    head_seen = head is None or head == GENESIS
     result = db.session.execute(sa.select(*columns).order_by(AuditEvent.id).execution_options(yield_per=BATCH))
     try:
         for event in result:
             checked += 1
+            head_seen = head_seen or event.hash == head
             if event.prev_hash != expected_prev:
                 where = f"audit event {previous_id}" if previous_id is not None else "the start of the trail"
                 return VerifyResult(
@@ -289,6 +293,15 @@ def verify_chain() -> VerifyResult:
     finally:
         # A server-side cursor on PostgreSQL: close it even when stopping early.
         result.close()
+    if not head_seen:
+        where = f"after audit event {previous_id}" if previous_id is not None else "at the start"
+        return VerifyResult(
+            False,
+            checked,
+            previous_id,
+            f"the audit trail ends {where}, but its head names a later event: "
+            "the newest events were deleted",
+        )
     problem = _check_rows(trail)
     if problem is not None:
         return VerifyResult(False, checked, problem[0], problem[1])

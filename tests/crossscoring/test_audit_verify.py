@@ -28,6 +28,12 @@ def raw(sql: str, **params) -> None:
         connection.execute(sa.text(sql), params)
 
 
+def drop_last_event(event_id: int) -> None:
+    """Delete the newest event and move the chain's head back to the one before it, covering the deletion."""
+    raw("DELETE FROM audit_event WHERE id = :id", id=event_id)
+    raw("UPDATE audit_chain_head SET hash = (SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1)")
+
+
 def test_untouched_trail_verifies(cross, runner):
     response = add_cross_response(cross.campaign, cross.assignments[0], "r-1", user=cross.auditor_a)
     review_response(response, "has_issues", "Interview date missing.", cross.hq)
@@ -79,9 +85,9 @@ def test_deleted_response_is_named(cross):
 
 def test_response_inserted_without_event_is_named(cross):
     response = add_cross_response(cross.campaign, cross.assignments[0], "r-1")
-    raw("DELETE FROM audit_event WHERE id = :id", id=last_event_id("response", response.id))
+    drop_last_event(last_event_id("response", response.id))
     outcome = verify_chain()
-    # Deleting the last event is not visible in the chain itself, but the row no longer has its event.
+    # With the head moved back too, the chain itself looks whole, but the row no longer has its event.
     assert not outcome.ok and f"response {response.id} has no audit event" in outcome.reason
 
 
@@ -99,7 +105,7 @@ def test_web_response_inserted_without_event_is_named(cross, make_invitation):
             invitation_id=invitation.id, answers=answers_for(cross.campaign),
         )
     assert verify_chain().ok
-    raw("DELETE FROM audit_event WHERE id = :id", id=last_event_id("response", response_id))
+    drop_last_event(last_event_id("response", response_id))
     outcome = verify_chain()
     assert not outcome.ok and f"response {response_id} has no audit event" in outcome.reason
 
@@ -134,6 +140,28 @@ def test_deleted_event_breaks_the_chain(cross, runner):
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 1
     assert f"audit event {events[6]} does not link to audit event {events[4]}" in result.output
+
+
+def test_deleted_newest_events_are_named(cross, runner):
+    """Deleting the last events leaves an intact chain, but not the one its head names."""
+    events = db.session.scalars(sa.select(AuditEvent.id).order_by(AuditEvent.id)).all()
+    raw("DELETE FROM audit_event WHERE id >= :id", id=events[-2])
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1, result.output
+    assert f"the audit trail ends after audit event {events[-3]}, but its head names a later event" in result.output
+
+
+def test_a_new_event_after_a_deletion_of_the_newest_is_still_refused(cross, runner):
+    """An event appended after the newest were deleted links to the head, not to the remaining trail."""
+    from survey.services import audit
+
+    events = db.session.scalars(sa.select(AuditEvent.id).order_by(AuditEvent.id)).all()
+    raw("DELETE FROM audit_event WHERE id = :id", id=events[-1])
+    audit.record("note", "campaign", "C-after", after={"text": "appended after the deletion"})
+    db.session.commit()
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1, result.output
+    assert "does not link to audit event" in result.output
 
 
 def test_empty_trail_is_ok(app, runner):
@@ -220,6 +248,6 @@ def test_imported_rows_with_a_digest_detect_a_change(cross):
 def test_response_without_any_event_is_named(cross):
     import_consultant_file(cross, rows=2)
     added = add_cross_response(cross.campaign, cross.assignments[0], "r-1")
-    raw("DELETE FROM audit_event WHERE id = :id", id=last_event_id("response", added.id))
+    drop_last_event(last_event_id("response", added.id))
     outcome = verify_chain()
     assert not outcome.ok and f"response {added.id} has no audit event" in outcome.reason
