@@ -74,6 +74,9 @@ def clean_for_layout(layout: QuestionnaireLayout, answers: Mapping[str, Any]) ->
             errors[str(code)[:60]] = "not an item of this questionnaire"
     for code in layout.item_codes:
         value = answers.get(code)
+        if type(value) is int and low <= value <= high:  # the common case, decided without the checks below
+            cleaned[code] = value
+            continue
         if value is None or value == "":
             cleaned[code] = None
             continue
