@@ -22,6 +22,33 @@ def answer_all_but_last(client, link, answers):
         assert answer_page(client, link, number, page_answers(answers, number)).status_code == 303
 
 
+def submit_at_once(new_client, links: list[Link], final: dict[str, str]) -> list[object]:
+    """Open the last page of each link in its own client, then send them all at the same moment.
+
+    Returns each POST's status code, or the error a thread met (a thread cannot fail the test itself).
+    """
+    barrier = threading.Barrier(len(links), timeout=60)
+    results: list[object] = [None] * len(links)
+
+    def submit(slot: int) -> None:
+        try:
+            client = new_client()
+            page = client.get(links[slot].page_url(LAST))
+            assert page.status_code == 200
+            data = {"csrf_token": csrf_from(page.get_data(as_text=True)), "_action": "next", **final}
+            barrier.wait()
+            results[slot] = client.post(links[slot].page_url(LAST), data=data).status_code
+        except Exception as error:  # reported by the caller's assertion
+            results[slot] = repr(error)
+
+    threads = [threading.Thread(target=submit, args=(slot,)) for slot in range(len(links))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results
+
+
 def test_the_same_link_submitted_twice_is_refused_the_second_time(new_client, client, link):
     answers = full_answers()
     answer_all_but_last(client, link, answers)
@@ -58,26 +85,7 @@ def test_twenty_concurrent_submits_store_exactly_one_response(new_client, backen
     db.session.commit()
 
     workers = 20
-    barrier = threading.Barrier(workers, timeout=60)
-    results: list[object] = [None] * workers
-    final = form_values(page_answers(answers, LAST))
-
-    def submit(slot: int) -> None:
-        try:
-            client = new_client()
-            page = client.get(link.page_url(LAST))
-            assert page.status_code == 200
-            data = {"csrf_token": csrf_from(page.get_data(as_text=True)), "_action": "next", **final}
-            barrier.wait()
-            results[slot] = client.post(link.page_url(LAST), data=data).status_code
-        except Exception as error:  # reported below; a thread cannot fail the test itself
-            results[slot] = repr(error)
-
-    threads = [threading.Thread(target=submit, args=(slot,)) for slot in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    results = submit_at_once(new_client, [link] * workers, form_values(page_answers(answers, LAST)))
 
     assert sorted(results, key=str) == sorted([303] + [410] * (workers - 1), key=str), results
     db.session.expire_all()
@@ -153,25 +161,7 @@ def test_concurrent_submissions_of_different_links_keep_one_chain(new_client, ba
     draft = {code: value for code, value in answers.items() if code not in PAGES[LAST - 1][1]}
     db.session.execute(sa.update(Invitation).values(draft_answers=draft, draft_page=LAST))
     db.session.commit()
-    barrier = threading.Barrier(workers, timeout=60)
-    results: list[object] = [None] * workers
-    final = form_values(page_answers(answers, LAST))
-
-    def submit(slot: int) -> None:
-        try:
-            client = new_client()
-            page = client.get(links[slot].page_url(LAST))
-            data = {"csrf_token": csrf_from(page.get_data(as_text=True)), "_action": "next", **final}
-            barrier.wait()
-            results[slot] = client.post(links[slot].page_url(LAST), data=data).status_code
-        except Exception as error:  # reported below; a thread cannot fail the test itself
-            results[slot] = repr(error)
-
-    threads = [threading.Thread(target=submit, args=(slot,)) for slot in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    results = submit_at_once(new_client, links, form_values(page_answers(answers, LAST)))
     assert results == [303] * workers
     db.session.expire_all()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == workers
