@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -59,11 +58,10 @@ class SurveyProgress:
         return max(0, min(self.saved_page, self.first_incomplete, self.total))
 
 
-def progress_of(invitation: Invitation, draft: Mapping[str, Any] | None = None) -> SurveyProgress:
-    """The survey's pages and the invitation's draft (or the given draft)."""
+def progress_of(invitation: Invitation) -> SurveyProgress:
+    """The survey's pages and the invitation's draft."""
     layout = layout_of(invitation.campaign.questionnaire)
-    return SurveyProgress(layout, dict(draft if draft is not None else invitation.draft_answers or {}),
-                          invitation.draft_page)
+    return SurveyProgress(layout, dict(invitation.draft_answers or {}), invitation.draft_page)
 
 
 def progress_of_link(link: OpenLink) -> SurveyProgress:

@@ -1236,16 +1236,14 @@ def _import(
         try:
             # A good file is read once: checked and stored together, in one transaction.
             stored, units = _store_in_one_pass(campaign, kind, reopenable, user, progress)
-            record_import(campaign, stored, name, user=user, actor=actor)
-            db.session.commit()
         except (_Doubt, _Stop, ImportFileError, sa.exc.IntegrityError):
             # Anything wrong or unusual: nothing is kept, and the file is read the careful way, which
             # lists every problem (or, for an unusual but good file, stores it after all).
             db.session.rollback()
             expected = _check_file(campaign, kind, reopenable)
             stored, units = _store_file(campaign, kind, reopenable, user, expected, progress)
-            record_import(campaign, stored, name, user=user, actor=actor)
-            db.session.commit()
+        record_import(campaign, stored, name, user=user, actor=actor)
+        db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
@@ -1278,19 +1276,26 @@ def _store_in_one_pass(
     if batches is None:
         batches = _checked_batches(campaign, kind, reopenable, pseudonymise, units, doubt=True)
     expected = _count_rows(reopenable) if progress is not None else 0
+    stored = insert_in_batches(campaign, batches, source=kind, channel=Channel.IMPORT,
+                               progress=_counter(progress, expected),
+                               created_by=user.id if user is not None else None, prefetch=True)
+    if stored.rows == 0:
+        raise _Doubt("no rows")
+    return stored, len(units)
+
+
+def _counter(progress: Callable[[int, int], None] | None, expected: int) -> Callable[[int], None] | None:
+    """``progress(rows done, rows expected)`` fed batch by batch (expected grows if the count fell short)."""
+    if progress is None:
+        return None
     done = 0
 
     def advance(count: int) -> None:
         nonlocal done
         done += count
-        if progress is not None:
-            progress(done, max(expected, done))
+        progress(done, max(expected, done))
 
-    stored = insert_in_batches(campaign, batches, source=kind, channel=Channel.IMPORT, progress=advance,
-                               created_by=user.id if user is not None else None, prefetch=True)
-    if stored.rows == 0:
-        raise _Doubt("no rows")
-    return stored, len(units)
+    return advance
 
 
 def _count_rows(reopenable: _Reopenable) -> int:
@@ -1506,17 +1511,10 @@ def _store_file(
 ) -> tuple[Stored, int]:
     """Second pass of the careful reading: store the checked rows; return what was stored and how many units."""
     units: set[int] = set()
-    done = 0
-
-    def advance(count: int) -> None:
-        nonlocal done
-        done += count
-        if progress is not None:
-            progress(done, expected)
-
     try:
         batches = _checked_batches(campaign, kind, reopenable, Pseudonymiser(), units, doubt=False)
-        stored = insert_in_batches(campaign, batches, source=kind, channel=Channel.IMPORT, progress=advance,
+        stored = insert_in_batches(campaign, batches, source=kind, channel=Channel.IMPORT,
+                                   progress=_counter(progress, expected),
                                    created_by=user.id if user is not None else None, prefetch=True)
     except _Stop as stop:
         raise ImportFileError([stop.problem]) from None

@@ -97,13 +97,18 @@ def check_open(invitation: Invitation | None) -> Invitation:
     """The invitation if it can still be answered, or InvitationUnavailable saying why not."""
     if invitation is None:
         raise InvitationUnavailable(404, "unknown")
-    if invitation.used_at is not None:
-        raise InvitationUnavailable(410, "used")
-    if invitation.expires_at <= utcnow():
-        raise InvitationUnavailable(410, "expired")
-    if invitation.campaign.status == CampaignStatus.CLOSED:
-        raise InvitationUnavailable(410, "closed")
+    _check_open(invitation.used_at, invitation.expires_at, invitation.campaign.status)
     return invitation
+
+
+def _check_open(used_at: dt.datetime | None, expires_at: dt.datetime, status: CampaignStatus) -> None:
+    """Raise InvitationUnavailable (410) when a link was used, has expired or its campaign is closed."""
+    if used_at is not None:
+        raise InvitationUnavailable(410, "used")
+    if expires_at <= utcnow():
+        raise InvitationUnavailable(410, "expired")
+    if status == CampaignStatus.CLOSED:
+        raise InvitationUnavailable(410, "closed")
 
 
 # --- The survey's POSTs: one Core statement reads and locks what they need -----------------------
@@ -167,12 +172,7 @@ def lock_open_link(connection: sa.Connection, token: str) -> OpenLink:
     try:
         if row is None:
             raise InvitationUnavailable(404, "unknown")
-        if row.used_at is not None:
-            raise InvitationUnavailable(410, "used")
-        if row.expires_at <= utcnow():
-            raise InvitationUnavailable(410, "expired")
-        if row.status == CampaignStatus.CLOSED:
-            raise InvitationUnavailable(410, "closed")
+        _check_open(row.used_at, row.expires_at, row.status)
     except InvitationUnavailable:
         connection.rollback()
         raise

@@ -317,20 +317,7 @@ def submit_web_response(
         "created_at": now,
         "updated_at": now,
     }
-    snapshot = {
-        "campaign_id": campaign_id,
-        "unit_id": unit_id,
-        "rater_unit_id": None,
-        "assignment_id": None,
-        "source": str(source),
-        "channel": str(Channel.WEB),
-        "customer_group": str(customer_group),
-        "respondent_id": respondent_id,
-        "answers": cleaned,
-        "respondent_index": scored.index,
-        "review_state": str(ReviewState.RECEIVED),
-        "review_comment": None,
-    }
+    snapshot = snapshot_of(row)
     marking = {"p_invitation_id": invitation_id, "p_used_at": now, "p_no_draft": None}
     try:
         if connection.dialect.name == "postgresql":
@@ -380,19 +367,23 @@ def _existing(campaign: Campaign, idempotency_key: str | None, invitation: Invit
     return db.session.scalar(sa.select(Response).where(sa.or_(*condition)).limit(1))
 
 
+#: The fields of a response that the audit trail records before and after a change.
+SNAPSHOT_FIELDS = (
+    "campaign_id", "unit_id", "rater_unit_id", "assignment_id", "source", "channel", "customer_group",
+    "respondent_id", "answers", "respondent_index", "review_state", "review_comment",
+)  # fmt: skip
+_SNAPSHOT_TEXT = frozenset({"source", "channel", "customer_group", "review_state"})
+
+
+def snapshot_of(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The audit snapshot of a response given as column values (a field missing from ``values`` is None)."""
+    snapshot = {name: values.get(name) for name in SNAPSHOT_FIELDS}
+    for name in _SNAPSHOT_TEXT:
+        snapshot[name] = str(snapshot[name])
+    snapshot["answers"] = dict(snapshot["answers"])
+    return snapshot
+
+
 def response_snapshot(response: Response) -> dict[str, Any]:
     """The fields of a response that the audit trail records before and after a change."""
-    return {
-        "campaign_id": response.campaign_id,
-        "unit_id": response.unit_id,
-        "rater_unit_id": response.rater_unit_id,
-        "assignment_id": response.assignment_id,
-        "source": str(response.source),
-        "channel": str(response.channel),
-        "customer_group": str(response.customer_group),
-        "respondent_id": response.respondent_id,
-        "answers": dict(response.answers),
-        "respondent_index": response.respondent_index,
-        "review_state": str(response.review_state),
-        "review_comment": response.review_comment,
-    }
+    return snapshot_of({name: getattr(response, name) for name in SNAPSHOT_FIELDS})
