@@ -900,3 +900,154 @@ def test_answers_json_is_the_text_json_dumps_gives(width):
         expected = [json.dumps({c: (None if v != v else int(v)) for c, v in zip(codes, row, strict=True)})
                     for row in answers.tolist()]
         assert imports.answers_json(answers, codes) == expected
+
+
+# --- Foreign keys: each referenced row found and locked once (PostgreSQL) --------------------------
+
+
+def needs_postgresql(backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite does not enforce the foreign keys, and has no triggers to turn off")
+
+
+def unit_batch(campaign, unit_ids: list[int], start: int = 0) -> imports.ResponseBatch:
+    n = len(unit_ids)
+    return imports.ResponseBatch(
+        unit_ids=unit_ids, customer_groups=["household"] * n,
+        respondent_ids=[f"ref-{k:036d}" for k in range(start, start + n)],
+        answers=[[5.0] * len(item_codes(campaign))] * n,
+    )
+
+
+def statements_sent() -> tuple[list[str], functools.partial]:
+    sent: list[str] = []
+
+    def remember(conn, cursor, statement, *args):
+        sent.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", remember)
+    return sent, functools.partial(sa.event.remove, db.engine, "before_cursor_execute", remember)
+
+
+def replication_role() -> str:
+    return db.session.scalar(sa.text("SELECT current_setting('session_replication_role')"))
+
+
+def test_copy_skips_the_reference_triggers_after_locking_each_referenced_row(make_campaign, tmp_path, backend):
+    """A file import locks its campaign and units once, turns the triggers off for the COPY only,
+    and stores exactly what it stores with them on."""
+    needs_postgresql(backend)
+    campaign = make_campaign(units=3)
+    units = [unit.code for unit in db.session.scalars(sa.select(Unit).order_by(Unit.id))]
+    text = consultant_csv(campaign, many_rows(campaign, units, 40))
+    sent, stop = statements_sent()
+    try:
+        import_consultant(campaign, write(tmp_path, text))
+    finally:
+        stop()
+    replica = [s for s in sent if "session_replication_role" in s and "set_config" in s]
+    assert len(replica) == 2  # off before the COPY, back on after it
+    locks = [s for s in sent if "FOR KEY SHARE" in s]
+    assert sorted(s.split()[3] for s in locks) == ["campaign", "unit"]
+    fast = stored_rows(campaign)
+
+    other = make_campaign(code="checked", units=0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(imports._Writer, "_may_skip_reference_triggers", lambda self: False)
+        import_consultant(other, write(tmp_path, text, "again.csv"))
+    assert stored_rows(other) == fast
+    assert len(fast) == 40
+
+
+def test_triggers_are_back_on_when_the_writer_is_done(make_campaign, backend):
+    needs_postgresql(backend)
+    campaign = make_campaign(units=1)
+    unit = db.session.scalar(sa.select(Unit))
+    imports.insert_responses(campaign, unit_batch(campaign, [unit.id] * 3), source=Source.CONSULTANT,
+                             channel=Channel.IMPORT)
+    assert replication_role() == "origin"  # in the same transaction, before its commit
+    db.session.commit()
+    assert response_count() == 3
+
+
+@pytest.mark.parametrize("bad", ["unit", "created_by"])
+def test_a_reference_to_nothing_is_still_refused(make_campaign, backend, bad):
+    """A batch naming a unit (or user) that does not exist, after good batches, fails as the foreign key would."""
+    needs_postgresql(backend)
+    campaign = make_campaign(units=2)
+    first, second = db.session.scalars(sa.select(Unit.id).order_by(Unit.id)).all()
+    batches = [unit_batch(campaign, [first] * 5), unit_batch(campaign, [second] * 5, start=5)]
+    if bad == "unit":
+        batches.append(unit_batch(campaign, [second, 987654], start=10))
+    else:
+        batches.append(unit_batch(campaign, [second], start=10))
+        batches[-1].created_by_ids = [987654]
+    with pytest.raises(sa.exc.IntegrityError, match="foreign key"):
+        imports.insert_in_batches(campaign, batches, source=Source.CONSULTANT, channel=Channel.IMPORT)
+    db.session.rollback()
+    assert response_count() == 0
+
+
+def test_a_unit_being_imported_into_cannot_be_deleted_meanwhile(make_campaign, backend, app):
+    """The writer's FOR KEY SHARE lock holds the unit until the import ends, as the trigger's would."""
+    needs_postgresql(backend)
+    campaign = make_campaign(units=1)
+    unit = db.session.scalar(sa.select(Unit))
+    imports.insert_responses(campaign, unit_batch(campaign, [unit.id] * 2), source=Source.CONSULTANT,
+                             channel=Channel.IMPORT)
+    other = sa.create_engine(db.engine.url)
+    try:
+        with other.connect() as connection:
+            connection.exec_driver_sql("SET lock_timeout = '300ms'")
+            with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                connection.execute(sa.delete(Unit).where(Unit.id == unit.id))
+            connection.rollback()
+    finally:
+        other.dispose()
+    db.session.commit()
+    assert response_count() == 2
+
+
+def test_a_role_that_may_not_turn_triggers_off_stores_the_same_checked(make_campaign, backend):
+    """Without the SET privilege on session_replication_role the triggers stay on: rows are stored, a
+    reference to nothing is refused, and the writer never tries to turn them off."""
+    needs_postgresql(backend)
+    campaign = make_campaign(units=1)
+    unit_id = db.session.scalar(sa.select(Unit.id))
+    role = f"survey_importer_{uuid.uuid4().hex[:12]}"
+    for statement in (f"CREATE ROLE {role} NOLOGIN", f"GRANT USAGE ON SCHEMA public TO {role}",
+                      f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}",
+                      f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}", f"SET LOCAL ROLE {role}"):
+        db.session.execute(sa.text(statement))  # all undone by the rollback below, the role too
+    sent, stop = statements_sent()
+    try:
+        imports.insert_responses(campaign, unit_batch(campaign, [unit_id] * 4), source=Source.CONSULTANT,
+                                 channel=Channel.IMPORT)
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == 4
+        with pytest.raises(sa.exc.IntegrityError, match="foreign key"):
+            imports.insert_responses(campaign, unit_batch(campaign, [987654], start=4), source=Source.CONSULTANT,
+                                     channel=Channel.IMPORT)
+    finally:
+        stop()
+        db.session.rollback()
+    assert not [s for s in sent if "set_config" in s or "FOR KEY SHARE" in s]
+    assert db.session.scalar(sa.text("SELECT count(*) FROM pg_roles WHERE rolname = :r"), {"r": role}) == 0
+
+
+def test_the_response_table_has_no_triggers_but_those_of_the_foreign_keys_the_writer_locks(app, backend):
+    """session_replication_role = replica turns every trigger of the table off: the writer may only do so
+    while the table has no other trigger, and it must lock the rows of every foreign key the table has."""
+    needs_postgresql(backend)
+    own = db.session.scalar(sa.text(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'response'::regclass AND NOT tgisinternal"))
+    assert own == 0
+    keys = db.session.execute(sa.text(
+        "SELECT a.attname, c.confrelid::regclass::text, ra.attname FROM pg_constraint c "
+        "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
+        "JOIN pg_attribute ra ON ra.attrelid = c.confrelid AND ra.attnum = c.confkey[1] "
+        "WHERE c.conrelid = 'response'::regclass AND c.contype = 'f' AND cardinality(c.conkey) = 1"
+    )).all()
+    assert {column: table for column, table, _ in keys} == imports.REFERENCES
+    assert {referenced for _, _, referenced in keys} == {"id"}
+    assert db.session.scalar(sa.text(
+        "SELECT count(*) FROM pg_constraint WHERE conrelid = 'response'::regclass AND contype = 'f'")) == len(keys)
