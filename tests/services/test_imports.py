@@ -1051,3 +1051,19 @@ def test_the_response_table_has_no_triggers_but_those_of_the_foreign_keys_the_wr
     assert {referenced for _, _, referenced in keys} == {"id"}
     assert db.session.scalar(sa.text(
         "SELECT count(*) FROM pg_constraint WHERE conrelid = 'response'::regclass AND contype = 'f'")) == len(keys)
+
+
+def test_answers_go_to_postgresql_with_keys_in_its_own_order(make_campaign, backend):
+    """The writer sends a jsonb object's keys in the order PostgreSQL keeps them, and stores the same document."""
+    needs_postgresql(backend)
+    campaign = make_campaign(units=1)
+    codes = item_codes(campaign) + ["a", "zz", "ab", "b_1", "é"]
+    document = "{" + ", ".join(f'"{code}": 1' for code in codes) + "}"
+    kept = db.session.scalars(sa.text("SELECT jsonb_object_keys(CAST(:d AS jsonb))"), {"d": document}).all()
+    assert [codes[k] for k in imports.jsonb_key_order(codes)] == kept != codes
+    unit = db.session.scalar(sa.select(Unit))
+    batch = unit_batch(campaign, [unit.id] * 3)
+    batch.answers = [answers_row(campaign, seed, blanks=seed) for seed in range(3)]
+    imports.insert_responses(campaign, batch, source=Source.CONSULTANT, channel=Channel.IMPORT)
+    stored = db.session.scalars(sa.select(Response.answers).order_by(Response.id)).all()
+    assert stored == [dict(zip(item_codes(campaign), row, strict=True)) for row in batch.answers]
