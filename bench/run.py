@@ -51,7 +51,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     options = parser.parse_args(argv)
     options.rows = options.rows or (100_000 if options.quick else 1_000_000)
     options.small_rows = options.small_rows or (20_000 if options.quick else 100_000)
-    options.submits = options.submits or (400 if options.quick else 1000)
+    options.submits = options.submits or (400 if options.quick else 4000)
     options.surveys = options.surveys or (60 if options.quick else 200)
     try:
         options.levels = tuple(int(part) for part in options.concurrency.split(",") if part.strip())
