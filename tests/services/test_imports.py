@@ -564,8 +564,12 @@ def test_large_import_refreshes_the_planner_statistics(make_campaign, tmp_path, 
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", remember)
     if backend == "postgresql":
-        assert analyzed == ["ANALYZE response"]
+        assert analyzed == [imports.ANALYZE_STATEMENT]
         assert db.session.scalar(sa.text("SELECT reltuples FROM pg_class WHERE relname = 'response'")) == 25
+        analyzed_columns = set(re.fullmatch(r"ANALYZE response \((.*)\)", analyzed[0]).group(1).split(", "))
+        assert {"campaign_id", "source", "unit_id", "customer_group", "review_state", "respondent_index",
+                "channel", "created_at"} <= analyzed_columns
+        assert not analyzed_columns & {"answers", *DIMENSION_COLUMNS}
     else:
         assert analyzed == []
 
