@@ -61,6 +61,23 @@ class LoadResult:
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
 
 
+def combined(rounds: Sequence[LoadResult]) -> LoadResult:
+    """Rounds of one phase as one result: jobs, failures and seconds added, latencies pooled."""
+    recorder = Recorder()
+    for result in rounds:
+        for kind, values in result.recorder.seconds.items():
+            recorder.seconds[kind].extend(values)
+        recorder.errors.update(result.recorder.errors)
+    done = sum(result.done for result in rounds)
+    cpu = [result.worker_cpu_per_job for result in rounds]
+    worker_cpu = None
+    if done and all(value is not None for value in cpu):
+        worker_cpu = sum(value * result.done for value, result in zip(cpu, rounds, strict=True)) / done  # type: ignore[operator]
+    return LoadResult(rounds[0].concurrency, done, sum(result.failed for result in rounds),
+                      sum(result.elapsed for result in rounds), recorder,
+                      any(result.stopped_by_time for result in rounds), worker_cpu)
+
+
 async def closed_loop(
     jobs: Sequence[Job],
     work: Callable[[Job, Recorder], Awaitable[None]],

@@ -4,7 +4,9 @@ Three measurements, each at every concurrency level:
 
 * **ceiling** — the bare endpoint of bench/ceiling.py: one POST, one JSONB row;
 * **submit** — the request that stores a response: customers who have answered every page
-  but the last (their draft is saved, their page open with its CSRF token) send it;
+  but the last (their draft is saved, their page open with its CSRF token) send it. The two
+  servers run side by side and the ceiling and the submissions take turns in ROUNDS rounds, so
+  a change in the (shared) machine's speed during the run weighs on both alike;
 * **survey** — customers completing the whole survey as a browser does: the introduction,
   each page opened (GET) and answered (POST, CSRF included, 303 to the next), the thanks page.
 
@@ -25,11 +27,13 @@ import sqlalchemy as sa
 from . import datasets
 from .ceiling import create_table
 from .client import Browser
-from .load import LoadResult, Recorder, closed_loop
+from .load import LoadResult, Recorder, closed_loop, combined
 from .servers import Server, start_gunicorn
 
 #: Requests sent to each fresh server before measuring, so every worker has loaded the app.
 WARM_UP = 60
+#: The ceiling and the submissions of one concurrency level take turns this many times.
+ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,7 @@ def with_worker_cpu(server: Server, phase: Any) -> LoadResult:
 
 
 def run(url: str, settings: SurveyLoadSettings, logs: Path, progress: Any = print) -> SurveyLoadResults:
-    """Fresh database, then the ceiling, the submissions and the whole surveys at each concurrency level."""
+    """Fresh database, then at each concurrency level the ceiling and the submissions in turns, then the whole surveys."""
     datasets.fresh_database(url)
     datasets.seed(url)
     create_table(datasets.sqlalchemy_url(url))
@@ -221,16 +225,6 @@ def run(url: str, settings: SurveyLoadSettings, logs: Path, progress: Any = prin
     rng = random.Random(6)
     levels = settings.concurrency
     env = datasets.app_environment(url)
-
-    ceiling: dict[int, LoadResult] = {}
-    progress("survey load: ceiling")
-    with start_gunicorn("bench.ceiling:app", {**env, "CEILING_DATABASE_URL": url}, logs / "ceiling.log",
-                        workers=settings.workers, probe_path="/ping") as server:
-        asyncio.run(_warm_up(server, "/ping"))
-        for level in levels:
-            jobs = [Customer("", random_answers(rng, pages)) for _ in range(settings.submits)]
-            ceiling[level] = with_worker_cpu(server, _ceiling_phase(server, jobs, level, settings.time_limit))
-            progress(f"  ceiling @{level}: {ceiling[level].per_second:.0f}/s")
 
     tokens = issue_links(url, len(levels) * (settings.submits + settings.surveys))
     customers = [Customer(token, random_answers(rng, pages)) for token in tokens]
@@ -240,15 +234,29 @@ def run(url: str, settings: SurveyLoadSettings, logs: Path, progress: Any = prin
                      for k in range(len(levels))]
     save_drafts(url, [c for group in submit_groups for c in group], pages)
 
+    ceiling: dict[int, LoadResult] = {}
     submit: dict[int, LoadResult] = {}
     survey: dict[int, LoadResult] = {}
-    with start_gunicorn("wsgi:app", env, logs / "survey.log", workers=settings.workers) as server:
+    with start_gunicorn("bench.ceiling:app", {**env, "CEILING_DATABASE_URL": url}, logs / "ceiling.log",
+                        workers=settings.workers, probe_path="/ping") as bare, \
+            start_gunicorn("wsgi:app", env, logs / "survey.log", workers=settings.workers) as server:
+        asyncio.run(_warm_up(bare, "/ping"))
         asyncio.run(_warm_up(server, "/login"))
         for level, group in zip(levels, submit_groups, strict=True):
             progress(f"survey load: opening {len(group)} last pages (not measured)")
             asyncio.run(_open_last_pages(server, group, len(pages)))
-            submit[level] = with_worker_cpu(server, _submit_phase(group, pages, level, settings.time_limit))
-            progress(f"  submit @{level}: {submit[level].per_second:.0f}/s")
+            inserts = [Customer("", random_answers(rng, pages)) for _ in range(settings.submits)]
+            ceiling_rounds, submit_rounds = [], []
+            for turn in range(ROUNDS):
+                share = slice(turn * len(group) // ROUNDS, (turn + 1) * len(group) // ROUNDS)
+                limit = settings.time_limit / ROUNDS
+                ceiling_rounds.append(with_worker_cpu(bare, _ceiling_phase(bare, inserts[share], level, limit)))
+                submit_rounds.append(with_worker_cpu(server, _submit_phase(group[share], pages, level, limit)))
+            ceiling[level], submit[level] = combined(ceiling_rounds), combined(submit_rounds)
+            progress(f"  ceiling @{level}: {ceiling[level].per_second:.0f}/s, "
+                     f"submit @{level}: {submit[level].per_second:.0f}/s "
+                     f"({ROUNDS} rounds each: {' '.join(f'{r.per_second:.0f}' for r in ceiling_rounds)} / "
+                     f"{' '.join(f'{r.per_second:.0f}' for r in submit_rounds)})")
         for level, group in zip(levels, survey_groups, strict=True):
             survey[level] = with_worker_cpu(server, _survey_phase(server, group, pages, level, settings.time_limit))
             progress(f"  whole survey @{level}: {survey[level].per_second:.1f} surveys/s")
