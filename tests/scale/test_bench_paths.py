@@ -82,3 +82,21 @@ def test_results_file_keeps_hand_written_notes(tmp_path):
     second = render({"CPU": "test"}, {"Command": "y"}, rows, [], kept_notes(path))
     assert "kept text" in second and second.count(NOTES_MARKER) == 1
     assert "| Import | SQLite | 10 rows | 5 rows/s |  |  | ≥ 50,000 rows/s | **no** |" in markdown_table(rows)
+
+
+def test_rounds_of_a_load_phase_combine_into_one_rate():
+    """The ceiling's and the submissions' rounds: jobs and seconds add up, latencies pool, CPU per job is weighted."""
+    from bench.load import LoadResult, Recorder, combined
+
+    def round_of(done: int, seconds: float, latencies: list[float], cpu: float | None) -> LoadResult:
+        recorder = Recorder()
+        for value in latencies:
+            recorder.add("submit", value)
+        return LoadResult(50, done, 1, seconds, recorder, False, cpu)
+
+    whole = combined([round_of(300, 1.0, [0.01, 0.02], 0.002), round_of(100, 1.0, [0.03], 0.001)])
+    assert (whole.done, whole.failed, whole.elapsed) == (400, 2, 2.0)
+    assert whole.per_second == 200.0  # not the mean of the rounds' rates (300 and 100)
+    assert sorted(whole.recorder.seconds["submit"]) == [0.01, 0.02, 0.03]
+    assert whole.worker_cpu_per_job == pytest.approx((300 * 0.002 + 100 * 0.001) / 400)
+    assert combined([round_of(10, 1.0, [], 0.001), round_of(10, 1.0, [], None)]).worker_cpu_per_job is None
