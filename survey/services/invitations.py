@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import joinedload
 
-from ..extensions import db
+from ..extensions import db, first_row
 from ..models import Campaign, CampaignStatus, CustomerGroup, Invitation, Questionnaire, Source, Unit, utcnow
 
 #: Tokens are URL-safe and long enough to be unguessable (about 128 bits).
@@ -168,7 +168,7 @@ def lock_open_link(connection: sa.Connection, token: str) -> OpenLink:
     """
     row = None
     if token and len(token) <= 100:
-        row = connection.execute(_OPEN_LINK, {"token_hash": hash_token(token)}).first()
+        row = first_row(connection, _OPEN_LINK, {"token_hash": hash_token(token)})
     try:
         if row is None:
             raise InvitationUnavailable(404, "unknown")

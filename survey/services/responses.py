@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 import scoring
 
-from ..extensions import db
+from ..extensions import db, first_row
 from ..models import (
     DIMENSION_COLUMNS,
     Assignment,
@@ -328,13 +328,13 @@ def submit_web_response(
                 **{f"e_{name}": value for name, value in event.items()},
                 "p_event_text": prefix,
             }
-            stored = connection.execute(_WEB_SUBMISSION_POSTGRESQL, parameters).first()
+            stored = first_row(connection, _WEB_SUBMISSION_POSTGRESQL, parameters)
             if stored is not None and stored.event_id is None:
                 # No chain head (a fresh or emptied database): undo, create it, and send again. The
                 # link's conditional update and unique invitation_id still make the link single-use.
                 connection.rollback()
                 audit.ensure_chain_head(connection)
-                stored = connection.execute(_WEB_SUBMISSION_POSTGRESQL, parameters).first()
+                stored = first_row(connection, _WEB_SUBMISSION_POSTGRESQL, parameters)
             if stored is None:
                 raise DuplicateSubmission(None)
             if stored.event_id is None:
