@@ -12,6 +12,8 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,6 +89,34 @@ def empty_tables() -> None:
         else:
             for table in reversed(db.metadata.sorted_tables):
                 connection.execute(table.delete())
+
+
+@contextmanager
+def migrated_database(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database at head for a migration test to move down and up; yields the migrations directory.
+
+    SQLite gets a file of its own; PostgreSQL is the session's database, emptied first and put back
+    at head, empty, afterwards. Runs inside the new app's context.
+    """
+    from flask_migrate import upgrade
+
+    shared = not database_url.startswith("sqlite")
+    url = database_url if shared else "sqlite:///" + str(tmp_path / "old.sqlite")
+    app = create_app(base_config(url))
+    directory = app.extensions["migrate"].directory
+    with app.app_context():
+        db.session.remove()
+        upgrade(directory=directory)
+        if shared:
+            empty_tables()
+        try:
+            yield directory
+        finally:
+            db.session.remove()
+            upgrade(directory=directory)
+            if shared:
+                empty_tables()
+            db.engine.dispose()
 
 
 class IsolatedClient(FlaskClient):

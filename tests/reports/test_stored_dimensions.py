@@ -18,7 +18,6 @@ import pytest
 import sqlalchemy as sa
 
 import scoring
-from survey import create_app
 from survey.extensions import db
 from survey.models import (
     DIMENSION_COLUMNS,
@@ -39,7 +38,7 @@ from survey.services import interviews, reports
 from survey.services.imports import import_consultant, import_cross
 from survey.services.responses import submit_response
 
-from tests.conftest import base_config, empty_tables
+from tests.conftest import migrated_database
 
 
 def expected_scores(campaign, answers: dict) -> list[float | None]:
@@ -188,60 +187,41 @@ def test_migration_backfills_stored_dimension_scores(database_url, tmp_path, mon
     """Rows stored before the columns existed get the scores of their answers when the database is upgraded."""
     from flask_migrate import downgrade, upgrade
 
-    if database_url.startswith("sqlite"):
-        url = "sqlite:///" + str(tmp_path / "old.sqlite")
-    else:
-        url = database_url  # the session's PostgreSQL database; put back at head below
-    app = create_app(base_config(url))
-    directory = app.extensions["migrate"].directory
-    with app.app_context():
-        db.session.remove()
-        upgrade(directory=directory)
-        if url == database_url:
-
-
-            empty_tables()
+    with migrated_database(database_url, tmp_path) as directory:
         downgrade(directory=directory, revision="80d4b1e4ed34")
-        try:
-            questionnaire = parse_questionnaire(default_questionnaire_text())
-            codes = [i.code for d in questionnaire.dimensions for i in d.items]
-            with db.engine.begin() as connection:
-                metadata = sa.MetaData()
-                metadata.reflect(connection, only=["unit", "questionnaire", "dimension", "item", "campaign",
-                                                   "response"])
-                t = metadata.tables
-                unit_id = connection.execute(t["unit"].insert().values(
-                    code="bac-giang", name_vi="Công ty Điện lực Bắc Giang", name_en="Bac Giang")
-                ).inserted_primary_key[0]
-                q_id = connection.execute(t["questionnaire"].insert().values(
-                    code="q", version=1, title_vi="Khảo sát", title_en="Survey", scale_min=1, scale_max=10,
-                    source_text="", checksum="0" * 64, created_at=utcnow())).inserted_primary_key[0]
-                for d_pos, d in enumerate(questionnaire.dimensions):
-                    d_id = connection.execute(t["dimension"].insert().values(
-                        questionnaire_id=q_id, position=d_pos, code=d.code, weight=d.weight, title_vi=d.title_vi,
-                        title_en=d.title_en)).inserted_primary_key[0]
-                    connection.execute(t["item"].insert(), [
-                        {"dimension_id": d_id, "position": i_pos, "code": i.code, "text_vi": "…", "text_en": "…"}
-                        for i_pos, i in enumerate(d.items)])
-                c_id = connection.execute(t["campaign"].insert().values(
-                    code="old-2016", name_vi="2016", name_en="2016", questionnaire_id=q_id, target_score=7.5,
-                    margin=0.3, status="open", web_source="consultant", count_only_approved=False,
-                    created_at=utcnow())).inserted_primary_key[0]
-                rows = [{c: (v if v != "" else None) for c, v in zip(codes, answer_pattern(codes, r))}
-                        for r in range(12)]
-                connection.execute(t["response"].insert(), [
-                    {"campaign_id": c_id, "unit_id": unit_id, "source": "consultant", "channel": "import",
-                     "customer_group": "household", "respondent_id": f"R{r}", "questionnaire_version": 1,
-                     "answers": answers, "answered_dimensions": 0, "review_state": "received",
-                     "created_at": utcnow(), "updated_at": utcnow()}
-                    for r, answers in enumerate(rows)])
-            upgrade(directory=directory)
-            campaign = reports.find_campaign("old-2016")
-            assert assert_stored_scores_match_answers(campaign) == 12
-            assert db.session.scalar(sa.select(sa.func.count()).where(Response.dimension_3.is_not(None))) > 0
-        finally:
-            db.session.remove()
-            upgrade(directory=directory)
-            if url == database_url:
-                empty_tables()
-            db.engine.dispose()
+        questionnaire = parse_questionnaire(default_questionnaire_text())
+        codes = [i.code for d in questionnaire.dimensions for i in d.items]
+        with db.engine.begin() as connection:
+            metadata = sa.MetaData()
+            metadata.reflect(connection, only=["unit", "questionnaire", "dimension", "item", "campaign",
+                                               "response"])
+            t = metadata.tables
+            unit_id = connection.execute(t["unit"].insert().values(
+                code="bac-giang", name_vi="Công ty Điện lực Bắc Giang", name_en="Bac Giang")
+            ).inserted_primary_key[0]
+            q_id = connection.execute(t["questionnaire"].insert().values(
+                code="q", version=1, title_vi="Khảo sát", title_en="Survey", scale_min=1, scale_max=10,
+                source_text="", checksum="0" * 64, created_at=utcnow())).inserted_primary_key[0]
+            for d_pos, d in enumerate(questionnaire.dimensions):
+                d_id = connection.execute(t["dimension"].insert().values(
+                    questionnaire_id=q_id, position=d_pos, code=d.code, weight=d.weight, title_vi=d.title_vi,
+                    title_en=d.title_en)).inserted_primary_key[0]
+                connection.execute(t["item"].insert(), [
+                    {"dimension_id": d_id, "position": i_pos, "code": i.code, "text_vi": "…", "text_en": "…"}
+                    for i_pos, i in enumerate(d.items)])
+            c_id = connection.execute(t["campaign"].insert().values(
+                code="old-2016", name_vi="2016", name_en="2016", questionnaire_id=q_id, target_score=7.5,
+                margin=0.3, status="open", web_source="consultant", count_only_approved=False,
+                created_at=utcnow())).inserted_primary_key[0]
+            rows = [{c: (v if v != "" else None) for c, v in zip(codes, answer_pattern(codes, r))}
+                    for r in range(12)]
+            connection.execute(t["response"].insert(), [
+                {"campaign_id": c_id, "unit_id": unit_id, "source": "consultant", "channel": "import",
+                 "customer_group": "household", "respondent_id": f"R{r}", "questionnaire_version": 1,
+                 "answers": answers, "answered_dimensions": 0, "review_state": "received",
+                 "created_at": utcnow(), "updated_at": utcnow()}
+                for r, answers in enumerate(rows)])
+        upgrade(directory=directory)
+        campaign = reports.find_campaign("old-2016")
+        assert assert_stored_scores_match_answers(campaign) == 12
+        assert db.session.scalar(sa.select(sa.func.count()).where(Response.dimension_3.is_not(None))) > 0

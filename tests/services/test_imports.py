@@ -805,12 +805,7 @@ def test_migration_makes_the_indexes_partial_and_back(database_url, tmp_path):
     """e7a3c5d9f1b2 upgrades and downgrades with rows in the table; uniqueness holds at both revisions."""
     from flask_migrate import downgrade, upgrade
 
-    from survey import create_app
-    from tests.conftest import base_config, empty_tables
-
-    url = "sqlite:///" + str(tmp_path / "old.sqlite") if database_url.startswith("sqlite") else database_url
-    app = create_app(base_config(url))
-    directory = app.extensions["migrate"].directory
+    from tests.conftest import migrated_database
 
     def index_names(connection) -> set[str]:
         inspector = sa.inspect(connection)
@@ -824,42 +819,31 @@ def test_migration_makes_the_indexes_partial_and_back(database_url, tmp_path):
                "idempotency_key": key, "created_at": dt.datetime.now(dt.UTC), "updated_at": dt.datetime.now(dt.UTC)}
         connection.execute(t.insert(), [{**row, "respondent_id": f"{key}-a"}, {**row, "respondent_id": f"{key}-b"}])
 
-    with app.app_context():
-        db.session.remove()
+    with migrated_database(database_url, tmp_path) as directory:
+        with db.engine.begin() as connection:
+            metadata = sa.MetaData()
+            metadata.reflect(connection, only=["unit", "questionnaire", "campaign"])
+            t = metadata.tables
+            connection.execute(t["unit"].insert().values(id=1, code="u", name_vi="u", name_en="u"))
+            connection.execute(t["questionnaire"].insert().values(
+                id=1, code="q", version=1, title_vi="q", title_en="q", scale_min=1, scale_max=10,
+                source_text="", checksum="0" * 64, created_at=dt.datetime.now(dt.UTC)))
+            connection.execute(t["campaign"].insert().values(
+                id=1, code="c", name_vi="c", name_en="c", questionnaire_id=1, target_score=7.5, margin=0.3,
+                status="open", web_source="consultant", count_only_approved=False,
+                created_at=dt.datetime.now(dt.UTC)))
+        downgrade(directory=directory, revision="d5b2f3e4a6c7")
+        with db.engine.connect() as connection:
+            assert {"uq_response_campaign_id_idempotency_key", "uq_response_invitation_id",
+                    "ix_response_assignment_id", "ix_response_campaign_stats"} <= index_names(connection)
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+            insert_pair(connection, "same")
         upgrade(directory=directory)
-        if url == database_url:
-            empty_tables()
-        try:
-            with db.engine.begin() as connection:
-                metadata = sa.MetaData()
-                metadata.reflect(connection, only=["unit", "questionnaire", "campaign"])
-                t = metadata.tables
-                connection.execute(t["unit"].insert().values(id=1, code="u", name_vi="u", name_en="u"))
-                connection.execute(t["questionnaire"].insert().values(
-                    id=1, code="q", version=1, title_vi="q", title_en="q", scale_min=1, scale_max=10,
-                    source_text="", checksum="0" * 64, created_at=dt.datetime.now(dt.UTC)))
-                connection.execute(t["campaign"].insert().values(
-                    id=1, code="c", name_vi="c", name_en="c", questionnaire_id=1, target_score=7.5, margin=0.3,
-                    status="open", web_source="consultant", count_only_approved=False,
-                    created_at=dt.datetime.now(dt.UTC)))
-            downgrade(directory=directory, revision="d5b2f3e4a6c7")
-            with db.engine.connect() as connection:
-                assert {"uq_response_campaign_id_idempotency_key", "uq_response_invitation_id",
-                        "ix_response_assignment_id", "ix_response_campaign_stats"} <= index_names(connection)
-            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
-                insert_pair(connection, "same")
-            upgrade(directory=directory)
-            with db.engine.connect() as connection:
-                assert {"uq_response_campaign_id_idempotency_key", "uq_response_invitation_id",
-                        "ix_response_assignment_id", "ix_response_campaign_stats"} <= index_names(connection)
-            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
-                insert_pair(connection, "same")
-        finally:
-            db.session.remove()
-            upgrade(directory=directory)
-            if url == database_url:
-                empty_tables()
-            db.engine.dispose()
+        with db.engine.connect() as connection:
+            assert {"uq_response_campaign_id_idempotency_key", "uq_response_invitation_id",
+                    "ix_response_assignment_id", "ix_response_campaign_stats"} <= index_names(connection)
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+            insert_pair(connection, "same")
 
 
 def test_known_id_run_is_the_run_the_rows_have(make_campaign, tmp_path):
