@@ -65,12 +65,6 @@ chain_head = sa.Table(
 )
 _events = AuditEvent.__table__
 HEAD_ID = 1
-_LAST_HASH = sa.select(_events.c.hash).order_by(_events.c.id.desc()).limit(1)
-
-
-def _last_hash() -> sa.ColumnElement[str]:
-    """The hash of the newest event, or GENESIS: what a missing head row starts from."""
-    return sa.func.coalesce(_LAST_HASH.scalar_subquery(), GENESIS)
 
 
 #: Lock the head and return its hash, creating a missing head row (a fresh or emptied database) from
