@@ -206,21 +206,14 @@ def _web_submission_postgresql() -> sa.Select[Any]:
     """One statement for the whole submission on PostgreSQL; returns the response id, or no row.
 
     ``used`` marks the link used, only if it still is unused; ``stored`` inserts the response only
-    then; ``head`` moves the audit chain's head (locking it, and creating it if missing) to the
+    then; ``head`` moves the audit chain's head (locking it; with no head row, nothing after it) to the
     hash of the new event, computed by the server from the event's canonical text (`event_text`),
     the response id and the previous head; ``event`` inserts that event. When the link was used
     meanwhile, ``used`` is empty and so is everything after it: nothing is written.
     """
     head_table = audit.chain_head
     events = AuditEvent.__table__
-    used = (
-        sa.update(_invitation)
-        .where(_invitation.c.id == sa.bindparam("p_invitation_id"), _invitation.c.used_at.is_(None))
-        .values(used_at=sa.bindparam("p_used_at", type_=_invitation.c.used_at.type),
-                draft_answers=sa.bindparam("p_no_draft", type_=_invitation.c.draft_answers.type))
-        .returning(_invitation.c.id)
-        .cte("used")
-    )
+    used = _MARK_USED.returning(_invitation.c.id).cte("used")
     stored = (
         sa.insert(_response)
         .from_select(
@@ -267,13 +260,14 @@ def _typed(name: str, type_: Any) -> sa.ColumnElement[Any]:
     return sa.cast(sa.bindparam(name, type_=type_), type_)
 
 
-_WEB_SUBMISSION_POSTGRESQL = _web_submission_postgresql()
+#: The link marked used (its draft dropped), only if it is still unused.
 _MARK_USED = (
     sa.update(_invitation)
     .where(_invitation.c.id == sa.bindparam("p_invitation_id"), _invitation.c.used_at.is_(None))
     .values(used_at=sa.bindparam("p_used_at", type_=_invitation.c.used_at.type),
             draft_answers=sa.bindparam("p_no_draft", type_=_invitation.c.draft_answers.type))
 )
+_WEB_SUBMISSION_POSTGRESQL = _web_submission_postgresql()
 _INSERT_RESPONSE = sa.insert(_response).returning(_response.c.id)
 
 
