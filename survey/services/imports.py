@@ -28,7 +28,6 @@ import csv
 import datetime as dt
 import functools
 import hashlib
-import hmac
 import io
 import json
 import os
@@ -787,14 +786,14 @@ class Pseudonymiser:
     BLOCK = 64  # SHA-256's block size, in bytes
 
     def __init__(self) -> None:
-        self._key = current_app.config["PSEUDONYM_KEY"].encode("utf-8")
-        key = self._key if len(self._key) <= self.BLOCK else hashlib.sha256(self._key).digest()
+        key = current_app.config["PSEUDONYM_KEY"].encode("utf-8")
+        key = key if len(key) <= self.BLOCK else hashlib.sha256(key).digest()
         key = key.ljust(self.BLOCK, b"\0")
         self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in key))
         self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key))
 
     def __call__(self, respondent_id: str) -> str:
-        return hmac.digest(self._key, respondent_id.strip().encode("utf-8"), "sha256").hex()[:40]
+        return self.many([respondent_id.strip()])[0]
 
     def many(self, respondent_ids: Iterable[str]) -> list[str]:
         """Pseudonymise ids that are already stripped (as the checker keeps them)."""
