@@ -8,13 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, StringField
 from wtforms.validators import ValidationError
 
 from ..questionnaire import DimensionSpec, QuestionnaireLayout
+from .tokens import FIELD as TOKEN_FIELD
 
 #: The value of the "Not applicable" radio; stored as null in the answers.
 NOT_APPLICABLE = "na"
@@ -39,7 +40,13 @@ class ScaleField(RadioField):
 
 
 class DimensionPageForm(FlaskForm):
-    """One survey page; make_page_form adds one ScaleField per item of the dimension."""
+    """One survey page; make_page_form adds one ScaleField per item of the dimension.
+
+    The page's CSRF token is not the form's: tokens.py issues it and checks it before the view.
+    """
+
+    class Meta:
+        csrf = False
 
     item_codes: tuple[str, ...] = ()
     scale_min = 1
@@ -58,7 +65,7 @@ class DimensionPageForm(FlaskForm):
     def validate_page(self) -> bool:
         """Validate the posted page: known fields only, values on the scale, and a choice for every item on "next"."""
         valid = self.validate()
-        allowed = {self.meta.csrf_field_name, self.action.name, *self.item_codes}
+        allowed = {TOKEN_FIELD, self.action.name, *self.item_codes}
         if set(request.form.keys()) - allowed:
             self.form_errors.append(
                 _("The form contained an answer that does not belong on this page. Reload the page and answer again.")
@@ -160,10 +167,10 @@ def read_posted_page(
     The customer's common case without building a form: the same rules (known fields only, one
     value per item, on the scale or "na", a choice for every item on "next"). When it says None
     the page form validates the post again and explains what is wrong. ``formdata`` is the
-    request's MultiDict; the CSRF token was checked before the view ran.
+    request's MultiDict; the page's token was checked before the view ran.
     """
     codes = [item.code for item in dimension.items]
-    allowed = {current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), ACTION_FIELD, *codes}
+    allowed = {TOKEN_FIELD, ACTION_FIELD, *codes}
     if any(key not in allowed for key in formdata.keys()):
         return None
     action = formdata.get(ACTION_FIELD) or "next"

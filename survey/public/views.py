@@ -14,6 +14,7 @@ from ..models import Invitation
 from ..services.invitations import InvitationUnavailable, find_invitation, lock_open_link
 from . import bp, service
 from .forms import DimensionPageForm, PostedPage, initial_data, page_form, read_posted_page
+from .tokens import check_page_token, page_token
 
 
 def _locale() -> str:
@@ -69,6 +70,11 @@ def _answer(token: str, number: int) -> ResponseReturnValue:
 
 def _answer_on(connection: Connection, token: str, number: int) -> ResponseReturnValue:
     link = lock_open_link(connection, token)
+    try:
+        check_page_token(token)
+    except CSRFError:
+        connection.rollback()
+        raise
     progress = service.progress_of_link(link)
     if not 1 <= number <= progress.total:
         connection.rollback()
@@ -103,6 +109,7 @@ def _render_page(
         dimension=progress.dimension(number),
         form=form,
         token=token,
+        page_token=page_token(token),
     )
 
 
