@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from ..models import Invitation, utcnow
 from ..questionnaire import DimensionSpec, QuestionnaireLayout, layout_for, layout_of
-from ..services.invitations import InvitationUnavailable, OpenLink, check_open, load_invitation
+from ..services.invitations import ROW_VERSION, InvitationUnavailable, LinkChanged, OpenLink, check_open, load_invitation
 from ..services.responses import DuplicateSubmission, submit_web_response
 
 
@@ -79,6 +79,10 @@ _SAVE_DRAFT = (
         draft_saved_at=sa.bindparam("p_saved_at", type_=_invitation.c.draft_saved_at.type),
     )
 )
+#: PostgreSQL, for a link read by `read_open_link`: only if the row is unchanged since (and unused).
+_SAVE_DRAFT_IF_UNCHANGED = _SAVE_DRAFT.where(
+    ROW_VERSION == sa.bindparam("p_version", type_=sa.Text), _invitation.c.used_at.is_(None)
+)
 
 
 def record_page(
@@ -92,7 +96,9 @@ def record_page(
     """Save one page's validated answers and return the page to show next (0 intro, total + 1 thanks).
 
     ``link`` was read and locked by `lock_open_link` in the connection's transaction, so two tabs
-    or a double click cannot interleave their drafts or submissions. ``action`` is "next" (on the
+    or a double click cannot interleave their drafts or submissions; or, on PostgreSQL, read by
+    `read_open_link` with its row version, and then the write happens only if the row is unchanged,
+    else LinkChanged is raised and nothing is saved (the caller reads the link again). ``action`` is "next" (on the
     last page: submit the survey), "back" or "save". Commits. Raises InvitationUnavailable(410, "used") when
     the link was used meanwhile; nothing is saved then.
     """
@@ -117,13 +123,17 @@ def record_page(
                 customer_group=link.customer_group,
                 invitation_id=link.id,
                 answers=draft,
+                version=link.version,
             )
         except DuplicateSubmission:
             raise InvitationUnavailable(410, "used") from None
         return progress.total + 1
-    connection.execute(
-        _SAVE_DRAFT, {"p_id": link.id, "p_draft": draft, "p_page": destination, "p_saved_at": utcnow()}
-    )
+    values = {"p_id": link.id, "p_draft": draft, "p_page": destination, "p_saved_at": utcnow()}
+    if link.version is None:
+        connection.execute(_SAVE_DRAFT, values)
+    elif connection.execute(_SAVE_DRAFT_IF_UNCHANGED, {**values, "p_version": link.version}).rowcount != 1:
+        connection.rollback()
+        raise LinkChanged()
     connection.commit()
     return destination
 

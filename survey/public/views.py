@@ -11,7 +11,14 @@ from sqlalchemy import Connection
 
 from ..extensions import db
 from ..models import Invitation
-from ..services.invitations import InvitationUnavailable, find_invitation, lock_open_link
+from ..services.invitations import (
+    InvitationUnavailable,
+    LinkChanged,
+    OpenLink,
+    find_invitation,
+    lock_open_link,
+    read_open_link,
+)
 from . import bp, service
 from .forms import DimensionPageForm, PostedPage, initial_data, page_form, read_posted_page
 from .tokens import check_page_token, page_token
@@ -56,20 +63,36 @@ def page(token: str, number: int) -> ResponseReturnValue:
     return _render_page(invitation, progress, number, form, token)
 
 
+#: Reads of the link a page POST makes on PostgreSQL when another request changes it in between.
+ATTEMPTS = 3
+
+
 def _answer(token: str, number: int) -> ResponseReturnValue:
     """Save the page's answers and go on, go back, or submit (on the last page).
 
-    The invitation is read and locked in one statement and kept locked until the answers are
-    saved, so two tabs or a double click cannot interleave. Core statements on a connection of
-    their own: the ORM session is not needed here (closing the connection rolls back whatever
-    was not committed).
+    Core statements on a connection of their own: the ORM session is not needed here. Two tabs or
+    a double click must not interleave. On SQLite the invitation is read and locked in one
+    statement and kept locked until the answers are saved (closing the connection rolls back
+    whatever was not committed). On PostgreSQL the connection is in autocommit: the link is read
+    without a lock, with its row version, and the one statement that saves the draft or stores the
+    response does so only if the row is unchanged; if another request changed it meanwhile,
+    nothing was written and the POST starts over from a new read (two statements, no BEGIN or
+    COMMIT, no lock held while the answers are checked).
     """
     with db.engine.connect() as connection:
-        return _answer_on(connection, token, number)
+        if connection.dialect.name != "postgresql":
+            return _answer_on(connection, lock_open_link(connection, token), token, number)
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        for _ in range(ATTEMPTS):
+            try:
+                return _answer_on(connection, read_open_link(connection, token), token, number)
+            except LinkChanged:
+                continue
+    # Changed again at every attempt (a script, not a person): nothing was saved.
+    return render_template("public/expired.html", reload_url=request.path), 409
 
 
-def _answer_on(connection: Connection, token: str, number: int) -> ResponseReturnValue:
-    link = lock_open_link(connection, token)
+def _answer_on(connection: Connection, link: OpenLink, token: str, number: int) -> ResponseReturnValue:
     try:
         check_page_token(token)
     except CSRFError:

@@ -117,32 +117,48 @@ _invitation = Invitation.__table__
 _campaign = Campaign.__table__
 _questionnaire = Questionnaire.__table__
 
+_LINK_COLUMNS = (
+    _invitation.c.id,
+    _invitation.c.campaign_id,
+    _invitation.c.unit_id,
+    _invitation.c.customer_group,
+    _invitation.c.expires_at,
+    _invitation.c.used_at,
+    _invitation.c.draft_answers,
+    _invitation.c.draft_page,
+    _campaign.c.status,
+    _campaign.c.web_source,
+    _campaign.c.questionnaire_id,
+    _questionnaire.c.checksum,
+)
+_LINK_SOURCE = _invitation.join(_campaign, _campaign.c.id == _invitation.c.campaign_id).join(
+    _questionnaire, _questionnaire.c.id == _campaign.c.questionnaire_id
+)
 #: The invitation with the campaign fields a survey POST needs, by token hash. Built once, so
 #: SQLAlchemy compiles it once per process; ``FOR UPDATE OF invitation`` locks the invitation row
 #: only (PostgreSQL; SQLite has no row locks and serialises writers itself).
 _OPEN_LINK = (
-    sa.select(
-        _invitation.c.id,
-        _invitation.c.campaign_id,
-        _invitation.c.unit_id,
-        _invitation.c.customer_group,
-        _invitation.c.expires_at,
-        _invitation.c.used_at,
-        _invitation.c.draft_answers,
-        _invitation.c.draft_page,
-        _campaign.c.status,
-        _campaign.c.web_source,
-        _campaign.c.questionnaire_id,
-        _questionnaire.c.checksum,
-    )
-    .select_from(
-        _invitation.join(_campaign, _campaign.c.id == _invitation.c.campaign_id).join(
-            _questionnaire, _questionnaire.c.id == _campaign.c.questionnaire_id
-        )
-    )
+    sa.select(*_LINK_COLUMNS)
+    .select_from(_LINK_SOURCE)
     .where(_invitation.c.token_hash == sa.bindparam("token_hash"))
     .with_for_update(of=_invitation)
 )
+#: PostgreSQL: the version of an invitation row. Every update writes a new row version with the
+#: updating transaction's id as its ``xmin`` (row locks and foreign-key checks do not), so a write
+#: made on condition that ``xmin`` is still the one read happens only if nothing changed the row
+#: in between.
+ROW_VERSION = sa.cast(sa.literal_column(f"{_invitation.name}.xmin"), sa.Text)
+#: The same read without a lock, with the row's version: for `read_open_link`.
+_READ_LINK = (
+    sa.select(*_LINK_COLUMNS, ROW_VERSION.label("row_version"))
+    .select_from(_LINK_SOURCE)
+    .where(_invitation.c.token_hash == sa.bindparam("token_hash"))
+)
+
+
+class LinkChanged(Exception):
+    """The invitation changed between the read and the write that depended on it (another tab, a
+    double click): nothing was written; read it again and start over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +174,8 @@ class OpenLink:
     questionnaire_checksum: str
     draft: dict[str, Any]
     draft_page: int
+    #: The row's version as read by `read_open_link` (PostgreSQL), or None when the row is locked.
+    version: str | None = None
 
 
 def lock_open_link(connection: sa.Connection, token: str) -> OpenLink:
@@ -166,9 +184,24 @@ def lock_open_link(connection: sa.Connection, token: str) -> OpenLink:
     The row lock lasts until the connection's transaction ends; on InvitationUnavailable it is
     already rolled back.
     """
+    return _open_link(connection, token, _OPEN_LINK)
+
+
+def read_open_link(connection: sa.Connection, token: str) -> OpenLink:
+    """Read the open invitation of a token with its row version, without a lock (PostgreSQL).
+
+    For a connection in autocommit: the read is a transaction of its own, and the write that
+    follows is one statement made on condition that the row still has this version (`ROW_VERSION`),
+    raising LinkChanged otherwise. No lock is held while the answers are checked, and neither a
+    BEGIN nor a COMMIT goes to the server. Raises InvitationUnavailable as `lock_open_link` does.
+    """
+    return _open_link(connection, token, _READ_LINK)
+
+
+def _open_link(connection: sa.Connection, token: str, statement: sa.Select[Any]) -> OpenLink:
     row = None
     if token and len(token) <= 100:
-        row = first_row(connection, _OPEN_LINK, {"token_hash": hash_token(token)})
+        row = first_row(connection, statement, {"token_hash": hash_token(token)})
     try:
         if row is None:
             raise InvitationUnavailable(404, "unknown")
@@ -186,4 +219,5 @@ def lock_open_link(connection: sa.Connection, token: str) -> OpenLink:
         questionnaire_checksum=row.checksum,
         draft=dict(row.draft_answers or {}),
         draft_page=row.draft_page,
+        version=getattr(row, "row_version", None),
     )

@@ -34,6 +34,7 @@ from ..models import (
 )
 from ..questionnaire import QuestionnaireLayout, layout_of, structure_of
 from . import audit
+from .invitations import ROW_VERSION, LinkChanged
 
 
 class AnswerError(ValueError):
@@ -202,18 +203,23 @@ _WEB_COLUMNS = (
 )
 
 
-def _web_submission_postgresql() -> sa.Select[Any]:
+def _web_submission_postgresql(*, guarded: bool) -> sa.Select[Any]:
     """One statement for the whole submission on PostgreSQL; returns the response id, or no row.
 
-    ``used`` marks the link used, only if it still is unused; ``stored`` inserts the response only
-    then; ``head`` moves the audit chain's head (locking it; with no head row, nothing after it) to the
+    ``used`` marks the link used, only if it still is unused, if the audit chain has its head (so
+    that a statement in autocommit never stores a response without its event) and, when
+    ``guarded``, if the row still has the version read (parameter ``p_version``, see
+    `invitations.ROW_VERSION`); ``stored`` inserts the response only then; ``head`` moves the audit chain's head (locking it; with no head row, nothing after it) to the
     hash of the new event, computed by the server from the event's canonical text (`event_text`),
     the response id and the previous head; ``event`` inserts that event. When the link was used
     meanwhile, ``used`` is empty and so is everything after it: nothing is written.
     """
     head_table = audit.chain_head
     events = AuditEvent.__table__
-    used = _MARK_USED.returning(_invitation.c.id).cte("used")
+    conditions = [sa.exists(sa.select(head_table.c.id).where(head_table.c.id == audit.HEAD_ID))]
+    if guarded:
+        conditions.append(ROW_VERSION == sa.bindparam("p_version", type_=sa.Text))
+    used = _MARK_USED.where(*conditions).returning(_invitation.c.id).cte("used")
     stored = (
         sa.insert(_response)
         .from_select(
@@ -226,8 +232,7 @@ def _web_submission_postgresql() -> sa.Select[Any]:
     )
     prefix = sa.bindparam("p_event_text", type_=sa.Text)
     # A plain UPDATE (cacheable, unlike ON CONFLICT): it waits for the row's lock and computes the
-    # new values from the version the previous holder committed. A missing head row makes the
-    # statement store no event; the caller then creates the head and tries again.
+    # new values from the version the previous holder committed.
     head = (
         sa.update(head_table)
         .where(head_table.c.id == audit.HEAD_ID, sa.exists(sa.select(stored.c.id)))
@@ -267,7 +272,9 @@ _MARK_USED = (
     .values(used_at=sa.bindparam("p_used_at", type_=_invitation.c.used_at.type),
             draft_answers=sa.bindparam("p_no_draft", type_=_invitation.c.draft_answers.type))
 )
-_WEB_SUBMISSION_POSTGRESQL = _web_submission_postgresql()
+_WEB_SUBMISSION_POSTGRESQL = _web_submission_postgresql(guarded=False)
+_WEB_SUBMISSION_IF_UNCHANGED = _web_submission_postgresql(guarded=True)
+_HEAD_EXISTS = sa.select(sa.exists().where(audit.chain_head.c.id == audit.HEAD_ID))
 _INSERT_RESPONSE = sa.insert(_response).returning(_response.c.id)
 
 
@@ -281,6 +288,7 @@ def submit_web_response(
     customer_group: CustomerGroup,
     invitation_id: int,
     answers: Mapping[str, Any],
+    version: str | None = None,
 ) -> int:
     """Store a customer's answers to an invitation, use up the link and record the audit event; commit.
 
@@ -288,6 +296,9 @@ def submit_web_response(
     conditional update, the response, the audit chain's head and event) instead of ORM objects
     and flushes; Core statements on SQLite. Raises AnswerError for bad answers and
     DuplicateSubmission when the link was used meanwhile; in both cases nothing is written.
+    With ``version`` (PostgreSQL, a link read by `read_open_link`, possibly in autocommit) the
+    statement stores nothing unless the invitation row still has that version, and raises
+    LinkChanged when it did not store (the link was used or changed: the caller reads it again).
     Returns the response id. ``connection`` is not the ORM session's: it is committed or rolled back here.
     """
     cleaned = clean_for_layout(layout, answers)
@@ -322,18 +333,21 @@ def submit_web_response(
                 **{f"e_{name}": value for name, value in event.items()},
                 "p_event_text": prefix,
             }
-            stored = first_row(connection, _WEB_SUBMISSION_POSTGRESQL, parameters)
-            if stored is not None and stored.event_id is None:
-                # No chain head (a fresh or emptied database): undo, create it, and send again. The
-                # link's conditional update and unique invitation_id still make the link single-use.
+            statement = _WEB_SUBMISSION_POSTGRESQL
+            if version is not None:
+                statement, parameters["p_version"] = _WEB_SUBMISSION_IF_UNCHANGED, version
+            stored = first_row(connection, statement, parameters)
+            if stored is None and not connection.execute(_HEAD_EXISTS).scalar():
+                # No chain head (a fresh or emptied database), so nothing was written: create it and
+                # send again. The link's conditional update and unique invitation_id keep it single-use.
                 connection.rollback()
                 audit.ensure_chain_head(connection)
-                stored = first_row(connection, _WEB_SUBMISSION_POSTGRESQL, parameters)
+                stored = first_row(connection, statement, parameters)
             if stored is None:
-                raise DuplicateSubmission(None)
-            if stored.event_id is None:
+                raise LinkChanged() if version is not None else DuplicateSubmission(None)
+            if stored.event_id is None:  # the head row was deleted while the statement ran
                 connection.rollback()
-                raise RuntimeError("the audit chain has no head row; the response was not stored")
+                raise RuntimeError("the audit chain's head row disappeared during a web submission")
             response_id = stored.id
         else:
             if connection.execute(_MARK_USED, marking).rowcount != 1:
@@ -343,7 +357,7 @@ def submit_web_response(
     except IntegrityError:
         connection.rollback()
         raise DuplicateSubmission(None) from None
-    except DuplicateSubmission:
+    except (DuplicateSubmission, LinkChanged):
         connection.rollback()
         raise
     connection.commit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 import sqlalchemy as sa
 
 from survey import questionnaire as questionnaire_module
@@ -17,10 +18,10 @@ from .conftest import PAGES, answer_page, csrf_from, form_values, full_answers, 
 
 #: Most statements a request may send. A page reads its invitation with campaign, questionnaire
 #: and unit in one statement; the questionnaire's dimensions and items come from the per-process
-#: layout. A page POST reads and locks its invitation in one statement and saves the draft in a
-#: second. The submission reads and locks the invitation, then on PostgreSQL sends one statement
-#: that uses the link, stores the response, moves the audit chain's head and appends the event;
-#: SQLite takes one statement for each of those (and the head's lock).
+#: layout. A page POST reads its invitation in one statement (and locks it, on SQLite) and saves
+#: the draft in a second. The submission reads the invitation, then on PostgreSQL sends one
+#: statement that uses the link, stores the response, moves the audit chain's head and appends the
+#: event; SQLite takes one statement for each of those (and the head's lock).
 MAX_STATEMENTS = {
     "postgresql": {"intro GET": 1, "page GET": 1, "page POST": 2, "submit POST": 2, "thanks GET": 1},
     "sqlite": {"intro GET": 1, "page GET": 1, "page POST": 2, "submit POST": 6, "thanks GET": 1},
@@ -116,3 +117,35 @@ def test_the_layout_cache_stays_bounded(link, monkeypatch):
         db.session.commit()
         layout_of(questionnaire)
     assert list(questionnaire_module._layouts) == [(questionnaire.id, "b" * 64), (questionnaire.id, "c" * 64)]
+
+
+def test_page_posts_open_no_transaction_on_postgresql(client, link, backend):
+    """Each statement of a page POST or a submission is a transaction of its own (autocommit): no
+    BEGIN or COMMIT goes to the server, and no lock outlives its statement."""
+    if backend != "postgresql":
+        pytest.skip("SQLite page POSTs run in a transaction (its writers are serialised anyway)")
+    from psycopg.pq import TransactionStatus
+
+    ensure_chain_head()
+    answers = full_answers()
+    posts: list[list[TransactionStatus]] = []
+    states: list[TransactionStatus] = []
+
+    def after(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        states.append(conn.connection.dbapi_connection.info.transaction_status)
+
+    sa.event.listen(db.engine, "after_cursor_execute", after)
+    try:
+        page = client.get(link.page_url(1))
+        assert states and set(states) == {TransactionStatus.INTRANS}  # a GET's reads: the session's transaction
+        for number in range(1, len(PAGES) + 1):
+            page = client.get(link.page_url(number))
+            data = {"csrf_token": csrf_from(page.get_data(as_text=True)), "_action": "next",
+                    **form_values(page_answers(answers, number))}
+            states.clear()
+            assert client.post(link.page_url(number), data=data).status_code == 303
+            posts.append(list(states))
+    finally:
+        sa.event.remove(db.engine, "after_cursor_execute", after)
+    assert [len(p) for p in posts] == [2] * len(PAGES), posts  # the read and the write
+    assert {state for p in posts for state in p} == {TransactionStatus.IDLE}, posts

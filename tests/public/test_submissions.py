@@ -167,3 +167,107 @@ def test_concurrent_submissions_of_different_links_keep_one_chain(new_client, ba
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == workers
     result = verify_chain()
     assert result.ok and result.checked == workers, result
+
+
+# --- PostgreSQL: the link is read without a lock and written only if unchanged ---------------------
+
+def _change_behind(monkeypatch, change, times: int | None = 1) -> list[int]:
+    """Make each page POST's read of the link be followed by ``change`` (another request's write,
+    committed on a connection of its own) ``times`` times (None: always). Returns the reads seen."""
+    from survey.public import views
+
+    reads: list[int] = []
+    real = views.read_open_link
+
+    def read_then_change(connection, token):
+        link = real(connection, token)
+        reads.append(link.id)
+        if times is None or len(reads) <= times:
+            with db.engine.begin() as other:
+                change(other, link.id)
+        return link
+
+    monkeypatch.setattr(views, "read_open_link", read_then_change)
+    return reads
+
+
+def _merge_draft(values: dict) -> object:
+    def change(connection, invitation_id):
+        connection.execute(sa.update(Invitation).where(Invitation.id == invitation_id).values(
+            draft_answers=Invitation.draft_answers.op("||")(sa.cast(values, Invitation.draft_answers.type))))
+    return change
+
+
+@pytest.mark.postgresql_only
+def test_a_draft_saved_between_the_read_and_the_write_is_kept(new_client, backend, link, monkeypatch):
+    """Tab A saves page 2 while tab B's save of page 1 lands in between: A starts over and keeps both."""
+    if backend != "postgresql":
+        pytest.skip("the unlocked read and conditional write are PostgreSQL's")
+    answers = full_answers(seed=11)
+    client = new_client()
+    assert answer_page(client, link, 1, page_answers(answers, 1)).status_code == 303
+    first_code = PAGES[0][1][0]
+    changed = 1 if answers[first_code] != 1 else 2
+    reads = _change_behind(monkeypatch, _merge_draft({first_code: changed}))
+    assert answer_page(client, link, 2, page_answers(answers, 2)).status_code == 303
+    assert len(reads) == 2  # the conditional write found the row changed, and the POST started over
+    draft = snapshot(link).draft_answers
+    assert draft[first_code] == changed  # B's answer is not overwritten by A's stale copy
+    assert all(draft[code] == answers[code] for code in PAGES[1][1])  # and A's page is saved
+
+
+@pytest.mark.postgresql_only
+def test_a_submission_after_a_change_in_between_stores_the_newer_answers(new_client, backend, link, monkeypatch):
+    if backend != "postgresql":
+        pytest.skip("the unlocked read and conditional write are PostgreSQL's")
+    answers = full_answers(seed=12)
+    client = new_client()
+    answer_all_but_last(client, link, answers)
+    first_code = PAGES[0][1][0]
+    changed = 1 if answers[first_code] != 1 else 2
+    reads = _change_behind(monkeypatch, _merge_draft({first_code: changed}))
+    response = answer_page(client, link, LAST, page_answers(answers, LAST))
+    assert response.status_code == 303 and response.headers["Location"].endswith("/thanks")
+    assert len(reads) == 2
+    db.session.expire_all()
+    stored = db.session.scalars(sa.select(Response)).all()
+    assert len(stored) == 1 and stored[0].answers == {**answers, first_code: changed}
+    assert verify_chain().ok
+
+
+@pytest.mark.postgresql_only
+def test_a_link_used_between_the_read_and_the_write_stores_nothing_more(new_client, backend, link, monkeypatch):
+    if backend != "postgresql":
+        pytest.skip("the unlocked read and conditional write are PostgreSQL's")
+    answers = full_answers(seed=13)
+    client = new_client()
+    answer_all_but_last(client, link, answers)
+
+    def use(connection, invitation_id):
+        connection.execute(sa.update(Invitation).where(Invitation.id == invitation_id).values(used_at=sa.func.now()))
+
+    _change_behind(monkeypatch, use)
+    response = answer_page(client, link, LAST, page_answers(answers, LAST))
+    assert response.status_code == 410
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == 0
+
+
+@pytest.mark.postgresql_only
+def test_a_link_changed_at_every_attempt_answers_409_and_saves_nothing(new_client, backend, link, monkeypatch):
+    if backend != "postgresql":
+        pytest.skip("the unlocked read and conditional write are PostgreSQL's")
+    answers = full_answers(seed=14)
+    client = new_client()
+    answer_all_but_last(client, link, answers)
+    before = snapshot(link)
+
+    def touch(connection, invitation_id):
+        connection.execute(sa.update(Invitation).where(Invitation.id == invitation_id).values(
+            draft_page=Invitation.draft_page))
+
+    reads = _change_behind(monkeypatch, touch, times=None)
+    response = answer_page(client, link, LAST, page_answers(answers, LAST))
+    assert response.status_code == 409 and "Trang này đã hết hiệu lực" in response.get_data(as_text=True)
+    assert len(reads) == 3
+    after = snapshot(link)
+    assert (after.responses, after.draft_answers, after.used_at) == (0, before.draft_answers, None)
