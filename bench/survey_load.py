@@ -2,7 +2,8 @@
 
 Three measurements, each at every concurrency level:
 
-* **ceiling** — the bare endpoint of bench/ceiling.py: one POST, one JSONB row;
+* **ceiling** — the bare endpoint of bench/ceiling.py: one POST, one row comparable to a response
+  (and, for comparison, the minimal four-column row the ceiling stored until 28 November 2026);
 * **submit** — the request that stores a response: customers who have answered every page
   but the last (their draft is saved, their page open with its CSRF token) send it. The two
   servers run side by side and the ceiling and the submissions take turns in ROUNDS rounds, so
@@ -25,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import datasets
-from .ceiling import create_table
+from .ceiling import create_tables
 from .client import Browser
 from .load import LoadResult, Recorder, closed_loop, combined
 from .servers import Server, start_gunicorn
@@ -51,6 +52,8 @@ class SurveyLoadSettings:
 @dataclass(frozen=True)
 class SurveyLoadResults:
     ceiling: dict[int, LoadResult]
+    #: The same inserts of the minimal row (POST /insert-minimal), in the same rounds.
+    ceiling_minimal: dict[int, LoadResult]
     submit: dict[int, LoadResult]
     survey: dict[int, LoadResult]
     stored_ok: bool
@@ -135,9 +138,9 @@ async def _warm_up(server: Server, path: str) -> None:
 
 
 async def _ceiling_phase(server: Server, customers: Sequence[Customer], concurrency: int,
-                         time_limit: float) -> LoadResult:
+                         time_limit: float, path: str = "/insert") -> LoadResult:
     async def insert(customer: Customer, recorder: Recorder) -> None:
-        reply = await Browser("127.0.0.1", server.port).post_form("/insert", customer.answers)
+        reply = await Browser("127.0.0.1", server.port).post_form(path, customer.answers)
         if reply.status != 201:
             raise RuntimeError(f"ceiling answered {reply.status}")
         recorder.add("insert", reply.seconds)
@@ -220,7 +223,7 @@ def run(url: str, settings: SurveyLoadSettings, logs: Path, progress: Any = prin
     """Fresh database, then at each concurrency level the ceiling and the submissions in turns, then the whole surveys."""
     datasets.fresh_database(url)
     datasets.seed(url)
-    create_table(datasets.sqlalchemy_url(url))
+    create_tables(datasets.sqlalchemy_url(url))
     pages = datasets.questionnaire_pages(url)
     rng = random.Random(6)
     levels = settings.concurrency
@@ -235,6 +238,7 @@ def run(url: str, settings: SurveyLoadSettings, logs: Path, progress: Any = prin
     save_drafts(url, [c for group in submit_groups for c in group], pages)
 
     ceiling: dict[int, LoadResult] = {}
+    minimal: dict[int, LoadResult] = {}
     submit: dict[int, LoadResult] = {}
     survey: dict[int, LoadResult] = {}
     with start_gunicorn("bench.ceiling:app", {**env, "CEILING_DATABASE_URL": url}, logs / "ceiling.log",
@@ -246,13 +250,16 @@ def run(url: str, settings: SurveyLoadSettings, logs: Path, progress: Any = prin
             progress(f"survey load: opening {len(group)} last pages (not measured)")
             asyncio.run(_open_last_pages(server, group, len(pages)))
             inserts = [Customer("", random_answers(rng, pages)) for _ in range(settings.submits)]
-            ceiling_rounds, submit_rounds = [], []
+            ceiling_rounds, minimal_rounds, submit_rounds = [], [], []
             for turn in range(ROUNDS):
                 share = slice(turn * len(group) // ROUNDS, (turn + 1) * len(group) // ROUNDS)
                 limit = settings.time_limit / ROUNDS
                 ceiling_rounds.append(with_worker_cpu(bare, _ceiling_phase(bare, inserts[share], level, limit)))
                 submit_rounds.append(with_worker_cpu(server, _submit_phase(group[share], pages, level, limit)))
+                minimal_rounds.append(with_worker_cpu(
+                    bare, _ceiling_phase(bare, inserts[share], level, limit, "/insert-minimal")))
             ceiling[level], submit[level] = combined(ceiling_rounds), combined(submit_rounds)
+            minimal[level] = combined(minimal_rounds)
             progress(f"  ceiling @{level}: {ceiling[level].per_second:.0f}/s, "
                      f"submit @{level}: {submit[level].per_second:.0f}/s "
                      f"({ROUNDS} rounds each: {' '.join(f'{r.per_second:.0f}' for r in ceiling_rounds)} / "
@@ -263,5 +270,5 @@ def run(url: str, settings: SurveyLoadSettings, logs: Path, progress: Any = prin
 
     expected = sum(r.done for r in submit.values()) + sum(r.done for r in survey.values())
     stored = stored_responses(url)
-    return SurveyLoadResults(ceiling, submit, survey, stored == expected,
+    return SurveyLoadResults(ceiling, minimal, submit, survey, stored == expected,
                              f"{stored} responses stored for {expected} accepted submissions")

@@ -100,3 +100,53 @@ def test_rounds_of_a_load_phase_combine_into_one_rate():
     assert sorted(whole.recorder.seconds["submit"]) == [0.01, 0.02, 0.03]
     assert whole.worker_cpu_per_job == pytest.approx((300 * 0.002 + 100 * 0.001) / 400)
     assert combined([round_of(10, 1.0, [], 0.001), round_of(10, 1.0, [], None)]).worker_cpu_per_job is None
+
+
+def test_the_ceiling_stores_a_row_made_like_a_response(make_campaign, database_url, monkeypatch):
+    """bench/ceiling.py: its table has the response table's definition, and its row is filled like a web response."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: the ceiling runs on the benchmark's PostgreSQL and copies its response table")
+    from bench import ceiling
+
+    campaign = make_campaign(code="bench-2017", units=3)
+    db.session.commit()
+    ceiling.create_tables(database_url)
+    monkeypatch.setenv("CEILING_DATABASE_URL", database_url)
+    app = ceiling.create_ceiling_app()
+    try:
+        client = app.test_client()
+        form = {"q1": "7", "q2": "na", "q3": "9", "csrf_token": "x", "_action": "next"}
+        for _ in range(4):
+            assert client.post("/insert", data=form).status_code == 201
+        assert client.post("/insert-minimal", data=form).status_code == 201
+        with db.engine.connect() as connection:
+            def definition(table: str) -> dict[str, list[tuple[str, ...]]]:
+                def rows(sql: str) -> list[tuple[str, ...]]:
+                    return sorted(tuple(r) for r in connection.execute(sa.text(sql), {"t": table}))
+
+                return {
+                    "columns": rows("SELECT column_name, data_type, is_nullable, coalesce(character_maximum_length, 0)::text "
+                                    "FROM information_schema.columns WHERE table_name = :t"),
+                    "indexes": rows("SELECT regexp_replace(indexdef, '^.* USING ', '') FROM pg_indexes "
+                                    "WHERE tablename = :t"),
+                    "constraints": rows("SELECT contype::text, pg_get_constraintdef(oid) FROM pg_constraint "
+                                        "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('c', 'f', 'u')"),
+                }
+
+            mine, response = definition(ceiling.COMPARABLE), definition("response")
+            assert mine == response and len(mine["indexes"]) == 6 and len(mine["constraints"]) >= 10
+            rows = connection.execute(sa.text(f"SELECT * FROM {ceiling.COMPARABLE} ORDER BY id")).mappings().all()
+            minimal = connection.execute(sa.text("SELECT answers FROM bench_ceiling")).scalar_one()
+    finally:
+        app.extensions["ceiling_engine"].dispose()
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(f"DROP TABLE {ceiling.COMPARABLE}, bench_ceiling"))
+    assert len(rows) == 4 and minimal == {"q1": 7, "q2": None, "q3": 9}
+    units = set(db.session.scalars(sa.select(Unit.id)))
+    assert {row["unit_id"] for row in rows[:3]} == units  # the inserts go round the units
+    for row in rows:
+        assert row["answers"] == {"q1": 7, "q2": None, "q3": 9}
+        assert row["campaign_id"] == campaign.id and row["invitation_id"] is None
+        assert row["respondent_index"] == 8.0 and row["dimension_1"] == 8.0 and row["dimension_12"] == 8.0
+        assert (row["channel"], row["customer_group"], row["review_state"]) == ("web", "household", "received")
+    assert len({row["respondent_id"] for row in rows}) == 4 and len({row["idempotency_key"] for row in rows}) == 4
