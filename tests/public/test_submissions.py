@@ -191,6 +191,20 @@ def _change_behind(monkeypatch, change, times: int | None = 1) -> list[int]:
     return reads
 
 
+def _customer_part_way(backend, new_client, link, seed: int, *, all_but_last: bool):
+    """PostgreSQL only: a customer's browser with page 1 (or every page but the last) answered."""
+    if backend != "postgresql":
+        pytest.skip("the unlocked read and conditional write are PostgreSQL's")
+    answers = full_answers(seed=seed)
+    client = new_client()
+    if all_but_last:
+        answer_all_but_last(client, link, answers)
+    else:
+        assert answer_page(client, link, 1, page_answers(answers, 1)).status_code == 303
+    first_code = PAGES[0][1][0]
+    return client, answers, first_code, 1 if answers[first_code] != 1 else 2
+
+
 def _merge_draft(values: dict) -> object:
     def change(connection, invitation_id):
         connection.execute(sa.update(Invitation).where(Invitation.id == invitation_id).values(
@@ -201,13 +215,7 @@ def _merge_draft(values: dict) -> object:
 @pytest.mark.postgresql_only
 def test_a_draft_saved_between_the_read_and_the_write_is_kept(new_client, backend, link, monkeypatch):
     """Tab A saves page 2 while tab B's save of page 1 lands in between: A starts over and keeps both."""
-    if backend != "postgresql":
-        pytest.skip("the unlocked read and conditional write are PostgreSQL's")
-    answers = full_answers(seed=11)
-    client = new_client()
-    assert answer_page(client, link, 1, page_answers(answers, 1)).status_code == 303
-    first_code = PAGES[0][1][0]
-    changed = 1 if answers[first_code] != 1 else 2
+    client, answers, first_code, changed = _customer_part_way(backend, new_client, link, 11, all_but_last=False)
     reads = _change_behind(monkeypatch, _merge_draft({first_code: changed}))
     assert answer_page(client, link, 2, page_answers(answers, 2)).status_code == 303
     assert len(reads) == 2  # the conditional write found the row changed, and the POST started over
@@ -218,13 +226,7 @@ def test_a_draft_saved_between_the_read_and_the_write_is_kept(new_client, backen
 
 @pytest.mark.postgresql_only
 def test_a_submission_after_a_change_in_between_stores_the_newer_answers(new_client, backend, link, monkeypatch):
-    if backend != "postgresql":
-        pytest.skip("the unlocked read and conditional write are PostgreSQL's")
-    answers = full_answers(seed=12)
-    client = new_client()
-    answer_all_but_last(client, link, answers)
-    first_code = PAGES[0][1][0]
-    changed = 1 if answers[first_code] != 1 else 2
+    client, answers, first_code, changed = _customer_part_way(backend, new_client, link, 12, all_but_last=True)
     reads = _change_behind(monkeypatch, _merge_draft({first_code: changed}))
     response = answer_page(client, link, LAST, page_answers(answers, LAST))
     assert response.status_code == 303 and response.headers["Location"].endswith("/thanks")
@@ -237,11 +239,7 @@ def test_a_submission_after_a_change_in_between_stores_the_newer_answers(new_cli
 
 @pytest.mark.postgresql_only
 def test_a_link_used_between_the_read_and_the_write_stores_nothing_more(new_client, backend, link, monkeypatch):
-    if backend != "postgresql":
-        pytest.skip("the unlocked read and conditional write are PostgreSQL's")
-    answers = full_answers(seed=13)
-    client = new_client()
-    answer_all_but_last(client, link, answers)
+    client, answers, _, _ = _customer_part_way(backend, new_client, link, 13, all_but_last=True)
 
     def use(connection, invitation_id):
         connection.execute(sa.update(Invitation).where(Invitation.id == invitation_id).values(used_at=sa.func.now()))
@@ -254,11 +252,7 @@ def test_a_link_used_between_the_read_and_the_write_stores_nothing_more(new_clie
 
 @pytest.mark.postgresql_only
 def test_a_link_changed_at_every_attempt_answers_409_and_saves_nothing(new_client, backend, link, monkeypatch):
-    if backend != "postgresql":
-        pytest.skip("the unlocked read and conditional write are PostgreSQL's")
-    answers = full_answers(seed=14)
-    client = new_client()
-    answer_all_but_last(client, link, answers)
+    client, answers, _, _ = _customer_part_way(backend, new_client, link, 14, all_but_last=True)
     before = snapshot(link)
 
     def touch(connection, invitation_id):
