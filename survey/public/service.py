@@ -14,7 +14,14 @@ import sqlalchemy as sa
 
 from ..models import Invitation, utcnow
 from ..questionnaire import DimensionSpec, QuestionnaireLayout, layout_for, layout_of
-from ..services.invitations import ROW_VERSION, InvitationUnavailable, LinkChanged, OpenLink, check_open, load_invitation
+from ..services.invitations import (
+    ROW_VERSION,
+    InvitationUnavailable,
+    LinkChanged,
+    OpenLink,
+    check_open,
+    load_invitation,
+)
 from ..services.responses import DuplicateSubmission, submit_web_response
 
 
@@ -98,8 +105,8 @@ def record_page(
     ``link`` was read and locked by `lock_open_link` in the connection's transaction, so two tabs
     or a double click cannot interleave their drafts or submissions; or, on PostgreSQL, read by
     `read_open_link` with its row version, and then the write happens only if the row is unchanged,
-    else LinkChanged is raised and nothing is saved (the caller reads the link again). ``action`` is "next" (on the
-    last page: submit the survey), "back" or "save". Commits. Raises InvitationUnavailable(410, "used") when
+    else LinkChanged is raised and nothing is saved (the caller reads the link again). ``action``
+    is "next" (on the last page: submit the survey), "back" or "save". Commits. Raises InvitationUnavailable(410, "used") when
     the link was used meanwhile; nothing is saved then.
     """
     draft = {**link.draft, **answers}

@@ -209,10 +209,11 @@ def _web_submission_postgresql(*, guarded: bool) -> sa.Select[Any]:
     ``used`` marks the link used, only if it still is unused, if the audit chain has its head (so
     that a statement in autocommit never stores a response without its event) and, when
     ``guarded``, if the row still has the version read (parameter ``p_version``, see
-    `invitations.ROW_VERSION`); ``stored`` inserts the response only then; ``head`` moves the audit chain's head (locking it; with no head row, nothing after it) to the
-    hash of the new event, computed by the server from the event's canonical text (`event_text`),
-    the response id and the previous head; ``event`` inserts that event. When the link was used
-    meanwhile, ``used`` is empty and so is everything after it: nothing is written.
+    `invitations.ROW_VERSION`); ``stored`` inserts the response only then; ``head`` moves the audit
+    chain's head (locking it) to the hash of the new event, computed by the server from the event's
+    canonical text (`event_text`), the response id and the previous head; ``event`` inserts that
+    event. When the link was used or changed meanwhile, or the head row is missing, ``used`` is
+    empty and so is everything after it: nothing is written.
     """
     head_table = audit.chain_head
     events = AuditEvent.__table__

@@ -125,7 +125,8 @@ def test_the_ceiling_stores_a_row_made_like_a_response(make_campaign, database_u
                     return sorted(tuple(r) for r in connection.execute(sa.text(sql), {"t": table}))
 
                 return {
-                    "columns": rows("SELECT column_name, data_type, is_nullable, coalesce(character_maximum_length, 0)::text "
+                    "columns": rows("SELECT column_name, data_type, is_nullable, "
+                                    "coalesce(character_maximum_length, 0)::text "
                                     "FROM information_schema.columns WHERE table_name = :t"),
                     "indexes": rows("SELECT regexp_replace(indexdef, '^.* USING ', '') FROM pg_indexes "
                                     "WHERE tablename = :t"),
