@@ -65,6 +65,8 @@ chain_head = sa.Table(
 )
 _events = AuditEvent.__table__
 HEAD_ID = 1
+#: Whether the head row is there (a fresh or emptied database has none until `ensure_chain_head`).
+HEAD_EXISTS = sa.exists().where(chain_head.c.id == HEAD_ID)
 
 
 #: Lock the head and return its hash, creating a missing head row (a fresh or emptied database) from

@@ -217,7 +217,7 @@ def _web_submission_postgresql(*, guarded: bool) -> sa.Select[Any]:
     """
     head_table = audit.chain_head
     events = AuditEvent.__table__
-    conditions = [sa.exists(sa.select(head_table.c.id).where(head_table.c.id == audit.HEAD_ID))]
+    conditions = [audit.HEAD_EXISTS]
     if guarded:
         conditions.append(ROW_VERSION == sa.bindparam("p_version", type_=sa.Text))
     used = _MARK_USED.where(*conditions).returning(_invitation.c.id).cte("used")
@@ -275,7 +275,7 @@ _MARK_USED = (
 )
 _WEB_SUBMISSION_POSTGRESQL = _web_submission_postgresql(guarded=False)
 _WEB_SUBMISSION_IF_UNCHANGED = _web_submission_postgresql(guarded=True)
-_HEAD_EXISTS = sa.select(sa.exists().where(audit.chain_head.c.id == audit.HEAD_ID))
+_HEAD_EXISTS = sa.select(audit.HEAD_EXISTS)
 _INSERT_RESPONSE = sa.insert(_response).returning(_response.c.id)
 
 
