@@ -15,7 +15,17 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 from flask import Flask  # noqa: E402
 
 from . import config as config_module  # noqa: E402
-from .extensions import babel, csrf, db, limiter, login_manager, migrate, select_locale, tune_engine  # noqa: E402
+from .extensions import (  # noqa: E402
+    SessionInterface,
+    babel,
+    csrf,
+    db,
+    init_limiter,
+    login_manager,
+    migrate,
+    select_locale,
+    tune_engine,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
     )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.session_interface = SessionInterface()
 
     # Defaults in the repository, then instance/config.py, then the environment, then a test's overrides.
     app.config.from_object(config_module.Defaults)
@@ -59,7 +70,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     catalogues = sorted(str(path) for path in (ROOT / "translations").iterdir() if path.is_dir())
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=";".join(catalogues))
     login_manager.init_app(app)
-    limiter.init_app(app)
+    init_limiter(app)
 
     from . import web
 

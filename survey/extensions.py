@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import request, session
+from flask import Flask, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -38,6 +39,34 @@ migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+#: Settings that give every request limits of its own (Flask-Limiter's app-wide check applies them).
+APP_WIDE_LIMITS = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META")
+
+
+def init_limiter(app: Flask) -> None:
+    """Bind the limiter; keep its app-wide before-request check only when app-wide limits are set.
+
+    The limits this application sets are on views (`limiter.limit` on the sign-in form), and such
+    a view checks its own limits when it runs. Flask-Limiter's app-wide hook exists for default,
+    application and meta limits; with none set it only looks up, on every request (a survey
+    page included), limits that do not exist. Its after-request hook (the X-RateLimit headers)
+    and its teardown stay.
+    """
+    limiter.init_app(app)
+    if not any(app.config.get(name) for name in APP_WIDE_LIMITS):
+        check = limiter._check_request_limit  # what Limiter.init_app registers, and the limit decorator calls
+        app.before_request_funcs[None] = [hook for hook in app.before_request_funcs.get(None, []) if hook != check]
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, opened without building its signer when the request has no session
+    cookie: a customer answering the survey has none (tests/public/test_request_cost.py)."""
+
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class() if app.secret_key else None  # what Flask's open_session does then
+        return super().open_session(app, request)
 
 
 def select_locale() -> str:

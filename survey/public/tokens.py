@@ -46,8 +46,7 @@ def _key(app: Flask) -> bytes:
 
 
 def _sign(browser: str, link_token: str) -> str:
-    message = f"{browser}\x00{link_token}".encode()
-    return hmac.new(_key(current_app), message, hashlib.sha256).hexdigest()
+    return hmac.digest(_key(current_app), f"{browser}\x00{link_token}".encode(), "sha256").hex()
 
 
 def _browser_secret() -> str | None:

@@ -98,3 +98,30 @@ def test_redis_holds_the_counters(app, second_app):
         assert any(b"login:nobody@evnnpc.vn" in key for key in keys), keys
     finally:
         limiter.reset()
+
+
+def test_only_the_limited_views_check_limits_without_app_wide_ones(app, make_user):
+    """No default, application or meta limit is set: Flask-Limiter's app-wide check is not registered (each
+    request would only look up limits that do not exist), while the sign-in form still counts its own."""
+    assert limiter._check_request_limit not in app.before_request_funcs[None]
+    make_user("hq@evnnpc.vn", Role.HQ)
+    client = app.test_client()
+    token = csrf_from(client.get("/login").text)
+    codes = [attempt(client, token, "hq@evnnpc.vn", f"wrong guess {number}").status_code for number in range(11)]
+    assert codes == [401] * 10 + [429]
+    assert "X-RateLimit-Limit" in attempt(client, token, "hq@evnnpc.vn", "wrong guess").headers
+
+
+def test_an_app_wide_limit_keeps_the_app_wide_check(second_app):
+    """With a default limit configured, every request is counted against it again (survey pages excepted)."""
+    limited = second_app(RATELIMIT_DEFAULT="3 per minute")
+    limiter.reset()
+    try:
+        assert limiter._check_request_limit in limited.before_request_funcs[None]
+        client = limited.test_client()
+        codes = [client.get("/login").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        survey_codes = {client.get(f"/s/no-such-link-{number}").status_code for number in range(5)}
+        assert survey_codes == {404}
+    finally:
+        limiter.reset()

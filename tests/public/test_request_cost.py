@@ -149,3 +149,27 @@ def test_page_posts_open_no_transaction_on_postgresql(client, link, backend):
         sa.event.remove(db.engine, "after_cursor_execute", after)
     assert [len(p) for p in posts] == [2] * len(PAGES), posts  # the read and the write
     assert {state for p in posts for state in p} == {TransactionStatus.IDLE}, posts
+
+
+def test_a_customer_without_a_session_cookie_costs_no_session_signer(client, link, monkeypatch):
+    """Survey requests of a customer who has no session cookie do not build Flask's session signer; once the
+    customer has a session (a language chosen), it is read and kept as before."""
+    from flask.sessions import SecureCookieSessionInterface
+
+    built: list[int] = []
+    original = SecureCookieSessionInterface.get_signing_serializer
+
+    def counting(self, app):  # noqa: ANN001, ANN202
+        built.append(1)
+        return original(self, app)
+
+    monkeypatch.setattr(SecureCookieSessionInterface, "get_signing_serializer", counting)
+    page = client.get(link.page_url(1))
+    assert page.status_code == 200 and '<html lang="vi">' in page.text
+    assert built == []
+    assert client.get(link.page_url(1) + "?lang=en").status_code == 200  # starts a session
+    assert built  # saved signed
+    built.clear()
+    again = client.get(link.page_url(1))
+    assert '<html lang="en">' in again.text  # the session was read back
+    assert built
