@@ -55,6 +55,10 @@ class LoadResult:
     stopped_by_time: bool
     #: CPU seconds the server's workers spent per finished job (None when a worker was replaced meanwhile).
     worker_cpu_per_job: float | None = None
+    #: CPU seconds per finished job of every PostgreSQL process on the machine (backends and background).
+    database_cpu_per_job: float | None = None
+    #: CPU seconds per finished job of the load generator itself (the simulated customers).
+    client_cpu_per_job: float | None = None
 
     @property
     def per_second(self) -> float:
@@ -69,13 +73,17 @@ def combined(rounds: Sequence[LoadResult]) -> LoadResult:
             recorder.seconds[kind].extend(values)
         recorder.errors.update(result.recorder.errors)
     done = sum(result.done for result in rounds)
-    cpu = [result.worker_cpu_per_job for result in rounds]
-    worker_cpu = None
-    if done and all(value is not None for value in cpu):
-        worker_cpu = sum(value * result.done for value, result in zip(cpu, rounds, strict=True)) / done  # type: ignore[operator]
+
+    def per_job(name: str) -> float | None:
+        values = [getattr(result, name) for result in rounds]
+        if not done or any(value is None for value in values):
+            return None
+        return sum(value * result.done for value, result in zip(values, rounds, strict=True)) / done
+
     return LoadResult(rounds[0].concurrency, done, sum(result.failed for result in rounds),
                       sum(result.elapsed for result in rounds), recorder,
-                      any(result.stopped_by_time for result in rounds), worker_cpu)
+                      any(result.stopped_by_time for result in rounds), per_job("worker_cpu_per_job"),
+                      per_job("database_cpu_per_job"), per_job("client_cpu_per_job"))
 
 
 async def closed_loop(

@@ -81,9 +81,13 @@ def load_average() -> str:
 
 def cpu_remark(name: str, level: int, phase: survey_load.LoadResult) -> str:
     """The workers' CPU per job: what a request costs, whatever else the machine was doing."""
-    if phase.worker_cpu_per_job is None:
-        return f"{name} @{level}: worker CPU per job not known (a worker was recycled during the phase)"
-    return f"{name} @{level}: {phase.worker_cpu_per_job * 1000:,.1f} ms of gunicorn worker CPU per job"
+    def ms(value: float | None, unknown: str) -> str:
+        return f"{value * 1000:,.1f} ms" if value is not None else f"not known ({unknown})"
+
+    return (f"{name} @{level}: CPU per job: gunicorn workers "
+            f"{ms(phase.worker_cpu_per_job, 'a worker was recycled during the phase')}, PostgreSQL "
+            f"{ms(phase.database_cpu_per_job, 'no job finished')}, simulated customers "
+            f"{ms(phase.client_cpu_per_job, 'no job finished')}")
 
 
 def survey_rows(options: argparse.Namespace, logs: Path, remarks: list[str]) -> list[Row]:

@@ -48,6 +48,33 @@ def children_of(pid: int) -> list[int]:
     return [int(part) for part in text.split()]
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far, or None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command name: state is field 3, utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu_seconds() -> dict[int, float]:
+    """CPU time used so far by each PostgreSQL process on this machine (its backends and background processes)."""
+    used = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+        except OSError:
+            continue
+        seconds = process_cpu_seconds(int(entry.name))
+        if seconds is not None:
+            used[int(entry.name)] = seconds
+    return used
+
+
 def status_kib(pid: int, field_name: str) -> int | None:
     """A memory figure of a process from /proc/<pid>/status (VmHWM = peak resident set), in KiB."""
     try:
@@ -88,15 +115,11 @@ class Server:
 
     def cpu_seconds(self) -> dict[int, float]:
         """CPU time (user + system) used so far by each current worker."""
-        ticks = os.sysconf("SC_CLK_TCK")
         used = {}
         for pid in self.worker_pids():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            # After the command name: state is field 3, utime and stime are fields 14 and 15.
-            used[pid] = (int(fields[11]) + int(fields[12])) / ticks
+            seconds = process_cpu_seconds(pid)
+            if seconds is not None:
+                used[pid] = seconds
         return used
 
     def log_tail(self, lines: int = 30) -> str:

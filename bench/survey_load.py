@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from . import datasets
 from .ceiling import create_tables
 from .client import Browser
 from .load import LoadResult, Recorder, closed_loop, combined
-from .servers import Server, start_gunicorn
+from .servers import Server, database_cpu_seconds, start_gunicorn
 
 #: Requests sent to each fresh server before measuring, so every worker has loaded the app.
 WARM_UP = 60
@@ -210,12 +211,20 @@ async def _survey_phase(server: Server, customers: Sequence[Customer], pages: Se
 
 
 def with_worker_cpu(server: Server, phase: Any) -> LoadResult:
-    """Run a load phase and note the CPU its server's workers spent per finished job."""
-    before = server.cpu_seconds()
+    """Run a load phase and note the CPU spent per finished job by its server's workers, by PostgreSQL and
+    by the simulated customers (this process). A worker replaced meanwhile makes the workers' figure
+    unknown (None) rather than wrong."""
+    before, database_before, client_before = server.cpu_seconds(), database_cpu_seconds(), time.process_time()
     result: LoadResult = asyncio.run(phase)
-    after = server.cpu_seconds()
-    if result.done and before.keys() == after.keys():
-        result.worker_cpu_per_job = sum(after[pid] - before[pid] for pid in after) / result.done
+    after, database_after, client_after = server.cpu_seconds(), database_cpu_seconds(), time.process_time()
+    if result.done:
+        result.client_cpu_per_job = (client_after - client_before) / result.done
+        if before.keys() == after.keys():
+            result.worker_cpu_per_job = sum(after[pid] - before[pid] for pid in after) / result.done
+        # A PostgreSQL process started meanwhile (an autovacuum worker, a new connection) counts in full;
+        # one that ended meanwhile is left out, its last figure being gone with it.
+        result.database_cpu_per_job = sum(seconds - database_before.get(pid, 0.0)
+                                          for pid, seconds in database_after.items()) / result.done
     return result
 
 
