@@ -34,8 +34,9 @@ from .servers import Server, database_cpu_seconds, start_gunicorn
 
 #: Requests sent to each fresh server before measuring, so every worker has loaded the app.
 WARM_UP = 60
-#: The ceiling and the submissions of one concurrency level take turns this many times.
-ROUNDS = 4
+#: The ceiling and the submissions of one concurrency level take turns this many times (a multiple of 3:
+#: the order of the three measurements turns round from one turn to the next).
+ROUNDS = 6
 
 
 @dataclass(frozen=True)
@@ -263,10 +264,16 @@ def run(url: str, settings: SurveyLoadSettings, logs: Path, progress: Any = prin
             for turn in range(ROUNDS):
                 share = slice(turn * len(group) // ROUNDS, (turn + 1) * len(group) // ROUNDS)
                 limit = settings.time_limit / ROUNDS
-                ceiling_rounds.append(with_worker_cpu(bare, _ceiling_phase(bare, inserts[share], level, limit)))
-                submit_rounds.append(with_worker_cpu(server, _submit_phase(group[share], pages, level, limit)))
-                minimal_rounds.append(with_worker_cpu(
-                    bare, _ceiling_phase(bare, inserts[share], level, limit, "/insert-minimal")))
+                phases = [
+                    (ceiling_rounds, lambda: with_worker_cpu(bare, _ceiling_phase(bare, inserts[share], level, limit))),
+                    (submit_rounds, lambda: with_worker_cpu(server, _submit_phase(group[share], pages, level, limit))),
+                    (minimal_rounds, lambda: with_worker_cpu(
+                        bare, _ceiling_phase(bare, inserts[share], level, limit, "/insert-minimal"))),
+                ]
+                # Each measurement takes each place in the turn equally often: what one phase leaves behind
+                # (the server's autovacuum of the rows just stored, a checkpoint) falls on all three alike.
+                for rounds, measure in phases[turn % 3:] + phases[:turn % 3]:
+                    rounds.append(measure())
             ceiling[level], submit[level] = combined(ceiling_rounds), combined(submit_rounds)
             minimal[level] = combined(minimal_rounds)
             progress(f"  ceiling @{level}: {ceiling[level].per_second:.0f}/s, "

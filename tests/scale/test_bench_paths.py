@@ -92,14 +92,38 @@ def test_rounds_of_a_load_phase_combine_into_one_rate():
         recorder = Recorder()
         for value in latencies:
             recorder.add("submit", value)
-        return LoadResult(50, done, 1, seconds, recorder, False, cpu)
+        # The database's and the customers' CPU per job: a third and a half of the workers'.
+        return LoadResult(50, done, 1, seconds, recorder, False, cpu, cpu and cpu / 3, cpu and cpu / 2)
 
     whole = combined([round_of(300, 1.0, [0.01, 0.02], 0.002), round_of(100, 1.0, [0.03], 0.001)])
     assert (whole.done, whole.failed, whole.elapsed) == (400, 2, 2.0)
     assert whole.per_second == 200.0  # not the mean of the rounds' rates (300 and 100)
     assert sorted(whole.recorder.seconds["submit"]) == [0.01, 0.02, 0.03]
     assert whole.worker_cpu_per_job == pytest.approx((300 * 0.002 + 100 * 0.001) / 400)
-    assert combined([round_of(10, 1.0, [], 0.001), round_of(10, 1.0, [], None)]).worker_cpu_per_job is None
+    assert whole.database_cpu_per_job == pytest.approx((300 * 0.002 + 100 * 0.001) / 400 / 3)
+    assert whole.client_cpu_per_job == pytest.approx((300 * 0.002 + 100 * 0.001) / 400 / 2)
+    partly_known = combined([round_of(10, 1.0, [], 0.001), round_of(10, 1.0, [], None)])
+    assert partly_known.worker_cpu_per_job is None and partly_known.database_cpu_per_job is None
+
+
+def test_cpu_time_of_processes_is_read_from_proc():
+    """The benchmark's CPU figures: a live process's user + system time grows with its work; a gone one is None."""
+    import os
+    import subprocess
+    import time
+
+    from bench.servers import database_cpu_seconds, process_cpu_seconds
+
+    before = process_cpu_seconds(os.getpid())
+    started = time.process_time()
+    while time.process_time() - started < 0.3:
+        pass
+    after = process_cpu_seconds(os.getpid())
+    assert before is not None and after is not None and after - before >= 0.2
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert process_cpu_seconds(gone.pid) is None
+    assert all(seconds >= 0 for seconds in database_cpu_seconds().values())
 
 
 def test_the_ceiling_stores_a_row_made_like_a_response(make_campaign, database_url, monkeypatch):
