@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from ..extensions import csrf, limiter
+from ..extensions import csrf, db, limiter
 from .tokens import set_browser_cookie
 
 bp = Blueprint("public", __name__)
@@ -20,6 +20,21 @@ def _survey_request() -> bool:
     """The survey has no rate limits (many customers share one address behind a carrier's NAT, and a
     link is single-use): spare its requests the limiter's per-request look-ups."""
     return request.blueprint == bp.name
+
+
+@bp.before_request
+def _read_without_transaction() -> None:
+    """PostgreSQL: a survey page's GET reads in autocommit, as its POST writes (views._answer).
+
+    A GET only reads (the link with its campaign, questionnaire and unit, in one statement), and a
+    statement in autocommit sees what a READ COMMITTED transaction's statement would. No BEGIN and
+    no ROLLBACK go to the server. The ROLLBACK mattered most: psycopg forgets every statement
+    it has prepared on the connection at a ROLLBACK, so a worker serving customers' GETs and POSTs
+    in turn parsed and planned the submission's statement again for every submission (bench/RESULTS.md,
+    28 November 2026, fourth session).
+    """
+    if request.method in ("GET", "HEAD") and db.engine.dialect.name == "postgresql":
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 bp.after_request(set_browser_cookie)

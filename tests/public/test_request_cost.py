@@ -119,36 +119,53 @@ def test_the_layout_cache_stays_bounded(link, monkeypatch):
     assert list(questionnaire_module._layouts) == [(questionnaire.id, "b" * 64), (questionnaire.id, "c" * 64)]
 
 
-def test_page_posts_open_no_transaction_on_postgresql(client, link, backend):
-    """Each statement of a page POST or a submission is a transaction of its own (autocommit): no
-    BEGIN or COMMIT goes to the server, and no lock outlives its statement."""
+def test_survey_requests_open_no_transaction_on_postgresql(client, link, backend, monkeypatch):
+    """Each statement of a survey page's GET or POST, or of the submission, is a transaction of its own
+    (autocommit): no BEGIN, COMMIT or ROLLBACK goes to the server, and no lock outlives its statement.
+    So psycopg keeps the statements it prepared (it forgets them all at a ROLLBACK)."""
     if backend != "postgresql":
         pytest.skip("SQLite page POSTs run in a transaction (its writers are serialised anyway)")
+    import psycopg
     from psycopg.pq import TransactionStatus
 
     ensure_chain_head()
     answers = full_answers()
     posts: list[list[TransactionStatus]] = []
     states: list[TransactionStatus] = []
+    rolled_back: list[TransactionStatus] = []
+    rollback = psycopg.Connection.rollback
+
+    def recording_rollback(self):  # noqa: ANN001, ANN202
+        rolled_back.append(self.info.transaction_status)
+        return rollback(self)
+
+    monkeypatch.setattr(psycopg.Connection, "rollback", recording_rollback)
 
     def after(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
         states.append(conn.connection.dbapi_connection.info.transaction_status)
 
     sa.event.listen(db.engine, "after_cursor_execute", after)
     try:
-        page = client.get(link.page_url(1))
-        assert states and set(states) == {TransactionStatus.INTRANS}  # a GET's reads: the session's transaction
+        assert client.get(link.url).status_code == 200  # the introduction
+        assert states and set(states) == {TransactionStatus.IDLE}, states
         for number in range(1, len(PAGES) + 1):
+            states.clear()
             page = client.get(link.page_url(number))
+            assert states and set(states) == {TransactionStatus.IDLE}, (number, states)
             data = {"csrf_token": csrf_from(page.get_data(as_text=True)), "_action": "next",
                     **form_values(page_answers(answers, number))}
             states.clear()
             assert client.post(link.page_url(number), data=data).status_code == 303
             posts.append(list(states))
+        states.clear()
+        assert client.get(f"{link.url}/thanks").status_code == 200
+        assert states and set(states) == {TransactionStatus.IDLE}, states
     finally:
         sa.event.remove(db.engine, "after_cursor_execute", after)
     assert [len(p) for p in posts] == [2] * len(PAGES), posts  # the read and the write
     assert {state for p in posts for state in p} == {TransactionStatus.IDLE}, posts
+    # The pool resets each connection it gets back: never with a transaction open.
+    assert rolled_back and TransactionStatus.INTRANS not in rolled_back, rolled_back
 
 
 def test_a_customer_without_a_session_cookie_costs_no_session_signer(client, link, monkeypatch):
