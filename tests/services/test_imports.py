@@ -1075,3 +1075,28 @@ def test_postgresql_stores_a_batch_in_the_unique_index_order(make_campaign, back
                                 .order_by(Response.id)).all()
     assert [(row.unit_id, row.respondent_id) for row in stored] == sorted(zip(units, batch.respondent_ids, strict=True))
     assert [row.id for row in stored] == list(range(stored[0].id, stored[0].id + 30))
+
+
+def test_a_new_sqlite_database_file_gets_large_pages_and_an_old_one_keeps_its_own(tmp_path):
+    """New SQLite files are made with 16 KiB pages (faster large imports); a file made before keeps its page size."""
+    import sqlite3
+
+    from survey.extensions import SQLITE_PAGE_SIZE, tune_engine
+
+    old_file = tmp_path / "old.sqlite"
+    made_before = sqlite3.connect(old_file)
+    made_before.execute("CREATE TABLE t (x INTEGER)")
+    default_size = made_before.execute("PRAGMA page_size").fetchone()[0]
+    made_before.close()
+    assert default_size != SQLITE_PAGE_SIZE  # SQLite's own default (4096), else this test shows nothing
+    for name, expected in (("new.sqlite", SQLITE_PAGE_SIZE), ("old.sqlite", default_size)):
+        engine = sa.create_engine(f"sqlite:///{tmp_path / name}")
+        tune_engine(engine)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+            connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA page_size").scalar() == expected, name
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
+        engine.dispose()
