@@ -190,3 +190,24 @@ def test_a_customer_without_a_session_cookie_costs_no_session_signer(client, lin
     again = client.get(link.page_url(1))
     assert '<html lang="en">' in again.text  # the session was read back
     assert built
+
+
+def test_survey_pages_work_for_a_signed_in_person_and_after_an_earlier_read(app, client, link, make_user):
+    """A page GET also works when staff are signed in (their account is read while the page renders), and
+    when something read the database earlier in the request (the transaction it began goes on)."""
+    from tests.helpers import login
+
+    make_user("hq@evnnpc.vn")
+    login(client, "hq@evnnpc.vn", "correct horse 42")
+    assert client.get(link.page_url(1)).status_code == 200
+
+    def earlier_read() -> None:
+        db.session.execute(sa.text("SELECT 1"))
+
+    app.before_request_funcs.setdefault(None, []).append(earlier_read)
+    try:
+        page = client.get(link.page_url(1))
+        assert page.status_code == 200 and 'name="csrf_token"' in page.text
+        assert client.get(link.url).status_code == 200
+    finally:
+        app.before_request_funcs[None].remove(earlier_read)
