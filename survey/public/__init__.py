@@ -33,9 +33,11 @@ def _read_without_transaction() -> None:
     in turn parsed and planned the submission's statement again for every submission (bench/RESULTS.md,
     28 November 2026, fourth session).
     """
+    if request.method not in ("GET", "HEAD") or db.engine.dialect.name != "postgresql":
+        return  # a POST uses a connection of its own (views._answer): no Session is made for it here
     session = db.session()  # this request's Session (the scoped proxy has no in_transaction)
     # Only before the request's first statement: a transaction already begun (by an earlier hook) goes on.
-    if request.method in ("GET", "HEAD") and db.engine.dialect.name == "postgresql" and not session.in_transaction():
+    if not session.in_transaction():
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
