@@ -80,7 +80,7 @@ def load_average() -> str:
 
 
 def cpu_remark(name: str, level: int, phase: survey_load.LoadResult) -> str:
-    """The workers' CPU per job: what a request costs, whatever else the machine was doing."""
+    """CPU per job of the gunicorn workers, PostgreSQL and the simulated customers: what a request costs."""
     def ms(value: float | None, unknown: str) -> str:
         return f"{value * 1000:,.1f} ms" if value is not None else f"not known ({unknown})"
 

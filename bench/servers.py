@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -58,21 +58,21 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds_of(pids: Iterable[int]) -> dict[int, float]:
+    """CPU time used so far by each of these processes that is still there."""
+    return {pid: seconds for pid in pids if (seconds := process_cpu_seconds(pid)) is not None}
+
+
+def _is_postgres(entry: Path) -> bool:
+    try:
+        return entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres"
+    except OSError:  # the process ended meanwhile
+        return False
+
+
 def database_cpu_seconds() -> dict[int, float]:
     """CPU time used so far by each PostgreSQL process on this machine (its backends and background processes)."""
-    used = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "comm").read_text().strip() != "postgres":
-                continue
-        except OSError:
-            continue
-        seconds = process_cpu_seconds(int(entry.name))
-        if seconds is not None:
-            used[int(entry.name)] = seconds
-    return used
+    return cpu_seconds_of(int(entry.name) for entry in Path("/proc").iterdir() if _is_postgres(entry))
 
 
 def status_kib(pid: int, field_name: str) -> int | None:
@@ -115,12 +115,7 @@ class Server:
 
     def cpu_seconds(self) -> dict[int, float]:
         """CPU time (user + system) used so far by each current worker."""
-        used = {}
-        for pid in self.worker_pids():
-            seconds = process_cpu_seconds(pid)
-            if seconds is not None:
-                used[pid] = seconds
-        return used
+        return cpu_seconds_of(self.worker_pids())
 
     def log_tail(self, lines: int = 30) -> str:
         try:
