@@ -9,7 +9,7 @@ the redirect) is what the ratio between the two measures.
 ``POST /insert`` stores the comparable row: a table made from the response table's own definition
 (`create_tables`: its columns, defaults, check constraints, indexes and foreign keys), filled as a
 web submission fills a response (campaign, unit, source, channel, group, a unique respondent id
-and idempotency key, the answers as JSONB, an index and dimension values, review state,
+and idempotency key, the answers as JSON, an index and dimension values, review state,
 timestamps), without the survey's rules: the index and every dimension value are the plain mean
 of the posted numbers. It sets no invitation (the ceiling has no links), so it writes one
 foreign-key check and one index entry fewer than a submission.
@@ -30,16 +30,15 @@ import uuid
 
 import sqlalchemy as sa
 from flask import Flask, request
-from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = sa.MetaData()
-#: The minimal row: a JSONB document, a foreign-key-sized integer, a timestamp.
+#: The minimal row: a JSON document, a foreign-key-sized integer, a timestamp.
 ceiling_row = sa.Table(
     "bench_ceiling",
     metadata,
     sa.Column("id", sa.BigInteger, primary_key=True),
     sa.Column("unit_id", sa.Integer, nullable=False),
-    sa.Column("answers", JSONB, nullable=False),
+    sa.Column("answers", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 #: The comparable row's table: made from the response table's definition by `create_tables`.

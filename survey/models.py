@@ -1,9 +1,9 @@
 """The data model: units, questionnaires, campaigns, invitations, responses, people and the audit trail.
 
-Answers are stored per response as a JSON object keyed by item code (JSONB on PostgreSQL),
-next to the respondent index and the dimension scores computed when the response is saved.
-Unit scores and dimension means therefore aggregate in SQL over plain float columns, without
-loading a campaign's rows into Python and without parsing any JSON at report time.
+Answers are stored per response as a JSON object keyed by item code (see `AnswersType`), next
+to the respondent index and the dimension scores computed when the response is saved. Unit
+scores and dimension means therefore aggregate in SQL over plain float columns, without loading
+a campaign's rows into Python and without parsing any JSON at report time.
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ from .extensions import db
 
 #: JSON in SQLite, JSONB in PostgreSQL: the same queries work on both.
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+#: A response's answers: JSON text on both databases (``json`` on PostgreSQL, not ``jsonb``). The
+#: answers are written once per response, read whole (the form, the audit view, the export) and
+#: never searched in SQL: the report reads the dimension columns. PostgreSQL checks ``json`` input
+#: and keeps the text, where ``jsonb`` parses it into a tree and sorts its keys: about 9 µs of
+#: server time per response, half a million-row import's parsing (bench/RESULTS.md, "Import").
+AnswersType = sa.JSON()
 
 
 def utcnow() -> dt.datetime:
@@ -363,7 +369,7 @@ class Response(db.Model):
     respondent_id: Mapped[str] = mapped_column(sa.String(80))
     questionnaire_version: Mapped[int]
     #: ``{item_code: 1..10 or null}``; null means "not applicable".
-    answers: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    answers: Mapped[dict[str, Any]] = mapped_column(AnswersType)
     #: Weighted mean of the dimension scores; NULL when the respondent is incomplete.
     respondent_index: Mapped[float | None]
     answered_dimensions: Mapped[int] = mapped_column(default=0)

@@ -212,11 +212,6 @@ def answers_json(answers: np.ndarray, codes: Sequence[str]) -> list[str]:
     return "".join(text.ravel().tolist()).split("\x00")[:-1]
 
 
-def jsonb_key_order(codes: Sequence[str]) -> list[int]:
-    """The positions of ``codes`` in the order PostgreSQL keeps a jsonb object's keys: shorter first, then bytewise."""
-    return sorted(range(len(codes)), key=lambda k: (len(codes[k].encode()), codes[k].encode()))
-
-
 @functools.lru_cache(maxsize=8)
 def _json_pairs(codes: tuple[str, ...], base: int) -> list[np.ndarray]:
     """Per pair of items, the text of every pair of values below ``base`` (see answers_json)."""
@@ -304,10 +299,6 @@ class _Writer:
             "created_at": stored_now,
             "updated_at": stored_now,
         }
-        # PostgreSQL stores a JSON object's keys shortest first (jsonb): sent in that order, the server
-        # finds them sorted instead of sorting every row's (about 3 % of its time in an import).
-        self._json_order = jsonb_key_order(self.codes) if self.backend == "postgresql" else None
-        self._json_codes = self.codes if self._json_order is None else [self.codes[k] for k in self._json_order]
         self._copy: Any = None
         self._copy_columns: tuple[str, ...] | None = None
         self._exit: Any = None
@@ -327,8 +318,7 @@ class _Writer:
             "unit_id": batch.unit_ids,
             "customer_group": batch.customer_groups,
             "respondent_id": batch.respondent_ids,
-            "answers": answers_json(matrix if self._json_order is None else matrix[:, self._json_order],
-                                    self._json_codes),
+            "answers": answers_json(matrix, self.codes),
             "respondent_index": _nullable(indexed.index),
             "answered_dimensions": indexed.answered_dimensions.tolist(),
         }
@@ -501,8 +491,8 @@ class _Writer:
     def _open_copy(self, columns: tuple[str, ...]) -> None:
         dbapi_connection = self.connection.connection.dbapi_connection
         cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
-        # The answers arrive as JSON text; the dumper of the jsonb column passes them on as they are.
-        dumper = type("JsonbText", (_JsonbText,), {"oid": cursor.adapters.types["jsonb"].oid})
+        # The answers arrive as JSON text; the dumper of the json column passes them on as they are.
+        dumper = type("JsonText", (_JsonText,), {"oid": cursor.adapters.types["json"].oid})
         cursor.adapters.register_dumper(_PrebuiltJson, dumper)
         statement = f"COPY response ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
         # psycopg's default writer: when the server falls behind, write_row waits for it (memory stays
@@ -578,22 +568,22 @@ def insert_responses(
 #: PostgreSQL types of INSERT_COLUMNS, for the binary COPY (no text formatting or parsing per value).
 COPY_TYPES = dict(zip(INSERT_COLUMNS, (
     "int4", "int4", "varchar", "varchar", "varchar", "varchar", "int4",
-    "jsonb", "float8", "int4", "varchar", "int4", "int4",
+    "json", "float8", "int4", "varchar", "int4", "int4",
     "int4", "varchar", "int4", "timestamptz", "timestamptz", *("float8" for _ in DIMENSION_COLUMNS),
 ), strict=True))  # fmt: skip
 
 
-class _JsonbText(Dumper):
-    """Sends JSON text that is already built as a binary jsonb value (format version 1, then the text)."""
+class _JsonText(Dumper):
+    """Sends JSON text that is already built as a binary json value (which is the text itself)."""
 
     format = Format.BINARY
 
     def dump(self, obj: Any) -> bytes:
-        return b"\x01" + obj.encode("utf-8")
+        return obj.encode("utf-8")
 
 
 class _PrebuiltJson(str):
-    """Never instantiated: registers the jsonb dumper under the jsonb type, which ``set_types`` looks up."""
+    """Never instantiated: registers the json dumper under the json type, which ``set_types`` looks up."""
 
 
 @dataclass(frozen=True)

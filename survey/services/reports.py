@@ -508,7 +508,7 @@ def raw_statement(campaign_id: int, items: list[str], filters: RawFilters, diale
         # Python's repr of a float (the non-streamed export) writes 7.0 where PostgreSQL writes 7.
         index_text: Any = sa.cast(index, sa.Text) + sa.case((index == sa.func.trunc(index), ".0"), else_="")
         record = (
-            sa.func.jsonb_to_record(Response.__table__.c.answers)
+            sa.func.json_to_record(Response.__table__.c.answers)
             .table_valued(*(sa.column(code, sa.Numeric) for code in items))
             .render_derived(name="answer", with_types=True)
         )
