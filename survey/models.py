@@ -23,8 +23,8 @@ JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 #: A response's answers: JSON text on both databases (``json`` on PostgreSQL, not ``jsonb``). The
 #: answers are written once per response, read whole (the form, the audit view, the export) and
 #: never searched in SQL: the report reads the dimension columns. PostgreSQL checks ``json`` input
-#: and keeps the text, where ``jsonb`` parses it into a tree and sorts its keys: about 9 µs of
-#: server time per response, half a million-row import's parsing (bench/RESULTS.md, "Import").
+#: and keeps the text, where ``jsonb`` parses it into a tree and sorts its keys: a fifth less
+#: server time in a million-row import (bench/RESULTS.md, 28 November 2026, fifth session).
 AnswersType = sa.JSON()
 
 
