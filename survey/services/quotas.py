@@ -18,6 +18,7 @@ from scoring import planning
 from ..extensions import db
 from ..models import Assignment, Campaign, CampaignStatus, CampaignUnitQuota, Response, Source, Unit, User
 from . import audit
+from .aggregates import exact_sum
 from .i18n import translate as _
 from .assignments import CONSULTANT_N, MAX_QUOTA, PLANNING_SD, assignment_snapshot, work_started
 
@@ -195,8 +196,8 @@ def pooled_unit_sd(campaign_id: int) -> tuple[float, int] | None:
     rows = db.session.execute(
         sa.select(
             sa.func.count(Response.respondent_index),
-            sa.func.sum(Response.respondent_index),
-            sa.func.sum(Response.respondent_index * Response.respondent_index),
+            exact_sum(Response.respondent_index),
+            exact_sum(Response.respondent_index * Response.respondent_index),
         )
         .where(
             Response.campaign_id == campaign_id,
