@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from survey import create_app
 from survey.extensions import db
+from survey.models import for_dialect
 
 
 def test_factory_uses_test_config(app):
@@ -32,7 +33,8 @@ def test_migrations_match_models(app):
     from alembic.migration import MigrationContext
 
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": False, "include_object": for_dialect(connection.dialect.name)})
         assert compare_metadata(context, db.metadata) == []
         tables = set(sa.inspect(connection).get_table_names())
     assert {"unit", "campaign", "response", "invitation", "assignment", "audit_event"} <= tables

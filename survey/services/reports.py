@@ -25,6 +25,7 @@ import scoring
 from ..extensions import db
 from ..models import DIMENSION_COLUMNS, Campaign, CampaignStatus, Response, ReviewState, Source, Unit, User, utcnow
 from . import audit
+from .aggregates import exact_avg, exact_sum
 from .i18n import translate as _
 from .review import counted_cross_filter
 
@@ -216,9 +217,9 @@ def counted_condition(campaign: Campaign) -> sa.ColumnElement[bool]:
 def _unit_codes() -> dict[int, str]:
     """Unit codes by id.
 
-    The report's sums group by ``response.unit_id`` and name the units afterwards: grouped in the
-    order of the covering index, the database aggregates while it reads instead of sorting a
-    million index entries by unit code first.
+    The report's sums group by ``response.unit_id`` and name the units afterwards: the database
+    aggregates while it reads the covering index (in its order on SQLite, by hashing on
+    PostgreSQL) instead of sorting a million index entries by unit code first.
     """
     return {unit_id: code for unit_id, code in db.session.execute(sa.select(Unit.id, Unit.code))}
 
@@ -231,8 +232,8 @@ def consultant_stats(campaign: Campaign) -> pd.DataFrame:
             Response.unit_id,
             Response.customer_group,
             sa.func.count(index),
-            sa.func.sum(index),
-            sa.func.sum(index * index),
+            exact_sum(index),
+            exact_sum(index * index),
         )
         .where(_consultant_condition(campaign), index.is_not(None))
         .group_by(Response.unit_id, Response.customer_group)
@@ -298,12 +299,12 @@ def dimension_scores(campaign: Campaign) -> DimensionScores:
         DimensionInfo(d.code, d.title_vi, d.title_en, tuple(i.code for i in d.items))
         for d in campaign.questionnaire.dimensions
     )
-    columns = [sa.func.avg(getattr(Response, DIMENSION_COLUMNS[k])) for k in range(len(dimensions))]
+    columns = [exact_avg(getattr(Response, DIMENSION_COLUMNS[k])) for k in range(len(dimensions))]
     codes = _unit_codes()
     values: dict[tuple[str, str], dict[str, float | None]] = {}
     respondents: dict[tuple[str, str], int] = {}
     # One statement per programme rather than one with OR: each then reads one range of the
-    # covering index in unit order and aggregates as it goes.
+    # covering index and aggregates as it goes.
     rows = chain.from_iterable(
         db.session.execute(
             sa.select(Response.unit_id, Response.source, sa.func.count(), *columns)

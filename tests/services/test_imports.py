@@ -799,7 +799,11 @@ def test_response_indexes_are_partial_where_imports_leave_nulls(app, backend):
                          ("uq_response_invitation_id", "invitation_id"),
                          ("ix_response_assignment_id", "assignment_id")]:
         assert re.search(rf"WHERE \(?{column} IS NOT NULL\)?$", definitions[name]), definitions[name]
-    assert "review_state, id, respondent_index" in definitions["ix_response_campaign_stats"]
+    stats = definitions["ix_response_campaign_stats"]
+    if backend == "sqlite":  # grouped in the index's order
+        assert "(campaign_id, source, unit_id, customer_group, review_state, id, respondent_index" in stats, stats
+    else:  # two integers to compare; the rest carried along
+        assert "(campaign_id, id) INCLUDE (source, unit_id, customer_group, review_state, respondent_index" in stats, stats
 
 
 def test_migration_makes_the_indexes_partial_and_back(database_url, tmp_path):
