@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -109,8 +111,25 @@ def _set_sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.close()
 
 
+#: The engines of this process's apps, so that a forked child can leave their connections to the parent.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _leave_connections_to_parent() -> None:
+    """In a forked child (a gunicorn worker of a preloaded app): forget the pooled connections it
+    inherited, without closing them (they are the parent's), so it opens its own; SQLAlchemy's
+    recipe for os.fork()."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_leave_connections_to_parent)
+
+
 def tune_engine(engine: Engine) -> None:
-    """Set the SQLite pragmas on each new connection of a file database (in-memory ones have no journal)."""
+    """Set the SQLite pragmas on each new connection of a file database (in-memory ones have no journal),
+    and have a forked child open connections of its own (see _leave_connections_to_parent)."""
+    _ENGINES.add(engine)
     database = engine.url.database or ""
     if engine.dialect.name != "sqlite" or database in ("", ":memory:") or database.startswith("file::memory:"):
         return
