@@ -2,13 +2,15 @@
 
 Adding floats rounds at every step, so the same values summed in another order can differ in the
 last digits. The order is the plan's: an index scan after an import, a sequential scan after a
-restore (rows that were updated sit elsewhere in the table). On PostgreSQL the values are
-therefore summed as ``numeric`` (each float taken to its 15 significant digits, then added
-exactly) and the result is turned back into a float: the same data gives the same report, to the
-last byte, whatever the plan. It costs no measurable time (a million rows, seven means: 0.48 s
-either way). SQLite always reads the report's rows in the order of its covering index (by id
-within a group), so its plain SUM and AVG already repeat for the same rows; it has no exact
-decimal type to do more with.
+restore (rows that were updated sit elsewhere in the table), a parallel scan split among
+workers. On PostgreSQL each value is therefore rounded to a multiple of 2⁻⁴⁰ (about 10⁻¹²),
+summed exactly as an integer, and the sum turned back into a float: the same data gives the
+same report, to the last byte, whatever the plan, and the figures differ from plain float sums
+by less than 10⁻¹² per value, far below what the report shows. It costs no measurable time (a
+million rows, seven means: 0.64–0.70 s, as with AVG). Summing as ``numeric`` would be exact too,
+but four times slower (a float becomes a numeric through its text). SQLite always reads the
+report's rows in the order of its covering index (by id within a group), so its plain SUM and
+AVG already repeat for the same rows.
 """
 
 from __future__ import annotations
@@ -44,11 +46,24 @@ def _avg(element: exact_avg, compiler: Any, **kw: Any) -> str:
     return f"avg({compiler.process(element.clauses, **kw)})"
 
 
+#: Values are summed as whole multiples of 2⁻⁴⁰: a power of two, so scaling a float is exact and
+#: only the rounding to a whole number changes it; 100 (the largest index) squared and scaled is
+#: 1.1 × 10¹⁶, within a BIGINT (9.2 × 10¹⁸), and PostgreSQL sums BIGINTs without overflow (into numeric).
+SCALE = 2.0**40
+
+
+def _exact_sum_sql(element: FunctionElement[float], compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return (f"(CAST(sum(CAST(({value}) * CAST({SCALE!r} AS DOUBLE PRECISION) AS BIGINT)) AS DOUBLE PRECISION)"
+            f" / CAST({SCALE!r} AS DOUBLE PRECISION))")
+
+
 @compiles(exact_sum, "postgresql")
 def _sum_postgresql(element: exact_sum, compiler: Any, **kw: Any) -> str:
-    return f"CAST(sum(CAST({compiler.process(element.clauses, **kw)} AS NUMERIC)) AS DOUBLE PRECISION)"
+    return _exact_sum_sql(element, compiler, **kw)
 
 
 @compiles(exact_avg, "postgresql")
 def _avg_postgresql(element: exact_avg, compiler: Any, **kw: Any) -> str:
-    return f"CAST(avg(CAST({compiler.process(element.clauses, **kw)} AS NUMERIC)) AS DOUBLE PRECISION)"
+    value = compiler.process(element.clauses, **kw)
+    return f"({_exact_sum_sql(element, compiler, **kw)} / NULLIF(count({value}), 0))"
