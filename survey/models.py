@@ -111,12 +111,15 @@ STATS_GROUPED = ("source", "unit_id", "customer_group", "review_state")
 STATS_SUMMED = ("respondent_index", *DIMENSION_COLUMNS)
 
 
-def for_dialect(dialect: str) -> Callable[..., bool]:
-    """Alembic's ``include_object`` for a database: leaves out what the models define for another one.
+def only_on(dialect: str, index: sa.Index) -> sa.Index:
+    """An index made on one database only: ``ddl_if`` for create_all, and ``info["dialect"]`` for
+    Alembic, which does not know ``ddl_if`` (see `for_dialect`)."""
+    index.info["dialect"] = dialect
+    return index.ddl_if(dialect=dialect)
 
-    A schema item made for one database only carries ``info={"dialect": name}`` beside its
-    ``ddl_if`` (which create_all obeys and Alembic does not know).
-    """
+
+def for_dialect(dialect: str) -> Callable[..., bool]:
+    """Alembic's ``include_object`` for a database: leaves out what the models made for another one (`only_on`)."""
 
     def include(item: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         only = getattr(item, "info", {}).get("dialect")
@@ -363,7 +366,7 @@ class Response(db.Model):
         # means) so they read this index, about a quarter of the table's size, and never the rows
         # with their JSON answers; the unique index above serves look-ups by respondent, so no
         # separate (campaign, source, unit) index is kept. Its shape differs by database (one name,
-        # two definitions, see `for_dialect`):
+        # two definitions, see `only_on`):
         # - SQLite groups in the index's order, so the grouped columns lead; ``id`` comes before the
         #   summed columns, so a new row's entry goes at the end of its (unit, group, state) range
         #   instead of a random place and an import touches a few dozen index pages, not one per row.
@@ -371,17 +374,9 @@ class Response(db.Model):
         #   and the rest is INCLUDEd: every new entry goes at the end, and comparing two entries
         #   reads two integers instead of walking past the text columns to each later one (a
         #   quarter less server time in a million-row import: bench/RESULTS.md, fifth session).
-        sa.Index(
-            "ix_response_campaign_stats",
-            "campaign_id", *STATS_GROUPED, "id", *STATS_SUMMED,
-            info={"dialect": "sqlite"},
-        ).ddl_if(dialect="sqlite"),
-        sa.Index(
-            "ix_response_campaign_stats",
-            "campaign_id", "id",
-            postgresql_include=[*STATS_GROUPED, *STATS_SUMMED],
-            info={"dialect": "postgresql"},
-        ).ddl_if(dialect="postgresql"),
+        only_on("sqlite", sa.Index("ix_response_campaign_stats", "campaign_id", *STATS_GROUPED, "id", *STATS_SUMMED)),
+        only_on("postgresql", sa.Index("ix_response_campaign_stats", "campaign_id", "id",
+                                       postgresql_include=[*STATS_GROUPED, *STATS_SUMMED])),
         sa.CheckConstraint(
             "respondent_index IS NULL OR (respondent_index >= 0 AND respondent_index <= 100)",
             name="index_range",

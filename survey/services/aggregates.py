@@ -19,31 +19,25 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.functions import GenericFunction
 
 
-class exact_sum(FunctionElement[float]):  # noqa: N801 — used like sa.func.sum
-    """SUM(x) as a float, the same whatever the order of the rows (see the module)."""
+class exact_sum(GenericFunction[float]):  # noqa: N801 — used like sa.func.sum
+    """SUM(x) as a float, the same whatever the order of the rows (see the module); plain SUM elsewhere."""
 
+    name = "sum"
     type = sa.Float()
     inherit_cache = True
+    _register = False  # not sa.func.sum's replacement
 
 
-class exact_avg(FunctionElement[float]):  # noqa: N801 — used like sa.func.avg
-    """AVG(x) as a float, the same whatever the order of the rows (see the module)."""
+class exact_avg(GenericFunction[float]):  # noqa: N801 — used like sa.func.avg
+    """AVG(x) as a float, the same whatever the order of the rows (see the module); plain AVG elsewhere."""
 
+    name = "avg"
     type = sa.Float()
     inherit_cache = True
-
-
-@compiles(exact_sum)
-def _sum(element: exact_sum, compiler: Any, **kw: Any) -> str:
-    return f"sum({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(exact_avg)
-def _avg(element: exact_avg, compiler: Any, **kw: Any) -> str:
-    return f"avg({compiler.process(element.clauses, **kw)})"
+    _register = False  # not sa.func.avg's replacement
 
 
 #: Values are summed as whole multiples of 2⁻⁴⁰: a power of two, so scaling a float is exact and
@@ -52,18 +46,14 @@ def _avg(element: exact_avg, compiler: Any, **kw: Any) -> str:
 SCALE = 2.0**40
 
 
-def _exact_sum_sql(element: FunctionElement[float], compiler: Any, **kw: Any) -> str:
+@compiles(exact_sum, "postgresql")
+def _exact_sum_postgresql(element: GenericFunction[float], compiler: Any, **kw: Any) -> str:
     value = compiler.process(element.clauses, **kw)
     return (f"(CAST(sum(CAST(({value}) * CAST({SCALE!r} AS DOUBLE PRECISION) AS BIGINT)) AS DOUBLE PRECISION)"
             f" / CAST({SCALE!r} AS DOUBLE PRECISION))")
 
 
-@compiles(exact_sum, "postgresql")
-def _sum_postgresql(element: exact_sum, compiler: Any, **kw: Any) -> str:
-    return _exact_sum_sql(element, compiler, **kw)
-
-
 @compiles(exact_avg, "postgresql")
-def _avg_postgresql(element: exact_avg, compiler: Any, **kw: Any) -> str:
+def _exact_avg_postgresql(element: exact_avg, compiler: Any, **kw: Any) -> str:
     value = compiler.process(element.clauses, **kw)
-    return f"({_exact_sum_sql(element, compiler, **kw)} / NULLIF(count({value}), 0))"
+    return f"({_exact_sum_postgresql(element, compiler, **kw)} / NULLIF(count({value}), 0))"
