@@ -3,7 +3,9 @@
 `python -m bench.profile_survey [DATABASE_URL]` answers whole surveys in-process (Flask's test
 client, no network) on a fresh database (default: the test database test_g) and prints, per
 kind of request, the statements sent and the CPU milliseconds spent. `--show` prints the
-statements of one page. Numbers that do not depend on the load on the machine, unlike latencies.
+statements of one page. The server CPU column sums the CPU time of every PostgreSQL process
+(backends, WAL writer) during the requests. Numbers that depend less than latencies on the load
+on the machine.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import datasets
+from .servers import database_run_ns
 from .survey_load import issue_links, random_answers
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -30,11 +33,21 @@ def main() -> None:
     parser.add_argument("url", nargs="?", default="postgresql://postgres@127.0.0.1:5432/test_g")
     parser.add_argument("--surveys", type=int, default=30)
     parser.add_argument("--show", action="store_true", help="print the statements of the last page's GET")
+    parser.add_argument("--sql", action="append", default=[], metavar="STATEMENT",
+                        help="run this statement on the fresh database first (to try a schema change)")
     parser.add_argument("--cprofile", metavar="KIND",
                         help="profile one kind of request (e.g. 'submit POST') with a CPU clock and print the top")
+    parser.add_argument("--sort", default="cumulative", help="order of the profile (pstats: cumulative, tottime, ...)")
+    parser.add_argument("--top", type=int, default=60, help="lines of the profile to print")
     options = parser.parse_args()
     datasets.fresh_database(options.url)
     datasets.seed(options.url)
+    if options.sql:
+        engine = sa.create_engine(datasets.sqlalchemy_url(options.url))
+        with engine.begin() as connection:
+            for statement in options.sql:
+                connection.execute(sa.text(statement))
+        engine.dispose()
     pages = datasets.questionnaire_pages(options.url)
     tokens = issue_links(options.url, options.surveys + 5)
     app = datasets.make_app(options.url)
@@ -44,6 +57,7 @@ def main() -> None:
 
         sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     cpu: dict[str, list[float]] = defaultdict(list)
+    server: dict[str, list[float]] = defaultdict(list)
     sent: dict[str, list[int]] = defaultdict(list)
     rng = random.Random(3)
 
@@ -53,6 +67,7 @@ def main() -> None:
     def timed(kind: str, call: Any) -> Any:
         statements.clear()
         profiled = profiler is not None and kind == options.cprofile and warm[0]
+        server_before = database_run_ns()
         started = time.process_time()
         if profiled:
             profiler.enable()
@@ -60,6 +75,8 @@ def main() -> None:
         if profiled:
             profiler.disable()
         cpu[kind].append(time.process_time() - started)
+        server_after = database_run_ns()
+        server[kind].append(sum(ns - server_before.get(pid, 0) for pid, ns in server_after.items()) / 1e9)
         sent[kind].append(len(statements))
         return reply
 
@@ -67,6 +84,7 @@ def main() -> None:
         if position == 5:  # the first surveys warm up caches (templates, compiled statements)
             warm[0] = True
             cpu.clear()
+            server.clear()
             sent.clear()
         client = app.test_client()
         answers = random_answers(rng, pages)
@@ -80,13 +98,14 @@ def main() -> None:
             kind = "submit POST" if number == len(pages) else "page POST"
             reply = timed(kind, lambda: client.post(f"/s/{token}/{number}", data=data))
             assert reply.status_code == 303, reply.status_code
-    print(f"{'request':<12} {'n':>5} {'statements':>11} {'CPU ms':>8}  ")
+    print(f"{'request':<12} {'n':>5} {'statements':>11} {'CPU ms':>8} {'server CPU ms':>14}")
     for kind in ("intro GET", "page GET", "page POST", "submit POST"):
         values = cpu[kind]
         mean_sent, mean_cpu = sum(sent[kind]) / len(values), 1000 * sum(values) / len(values)
-        print(f"{kind:<12} {len(values):>5} {mean_sent:>11.1f} {mean_cpu:>8.1f}")
+        mean_server = 1000 * sum(server[kind]) / len(values)
+        print(f"{kind:<12} {len(values):>5} {mean_sent:>11.1f} {mean_cpu:>8.2f} {mean_server:>14.3f}")
     if profiler is not None:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+        pstats.Stats(profiler).sort_stats(options.sort).print_stats(options.top)
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def load_average() -> str:
 def cpu_remark(name: str, level: int, phase: survey_load.LoadResult) -> str:
     """CPU per job of the gunicorn workers, PostgreSQL and the simulated customers: what a request costs."""
     def ms(value: float | None, unknown: str) -> str:
-        return f"{value * 1000:,.1f} ms" if value is not None else f"not known ({unknown})"
+        return f"{value * 1000:,.2f} ms" if value is not None else f"not known ({unknown})"
 
     return (f"{name} @{level}: CPU per job: gunicorn workers "
             f"{ms(phase.worker_cpu_per_job, 'a worker was recycled during the phase')}, PostgreSQL "

@@ -75,6 +75,17 @@ def database_cpu_seconds() -> dict[int, float]:
     return cpu_seconds_of(int(entry.name) for entry in Path("/proc").iterdir() if _is_postgres(entry))
 
 
+def database_run_ns() -> dict[int, int]:
+    """Nanoseconds on the CPU so far of each PostgreSQL process (/proc/<pid>/schedstat: finer than clock ticks)."""
+    times = {}
+    for pid in database_cpu_seconds():
+        try:
+            times[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+        except OSError:  # the process ended meanwhile
+            continue
+    return times
+
+
 def status_kib(pid: int, field_name: str) -> int | None:
     """A memory figure of a process from /proc/<pid>/status (VmHWM = peak resident set), in KiB."""
     try:

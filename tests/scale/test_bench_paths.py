@@ -175,3 +175,47 @@ def test_the_ceiling_stores_a_row_made_like_a_response(make_campaign, database_u
         assert row["respondent_index"] == 8.0 and row["dimension_1"] == 8.0 and row["dimension_12"] == 8.0
         assert (row["channel"], row["customer_group"], row["review_state"]) == ("web", "household", "received")
     assert len({row["respondent_id"] for row in rows}) == 4 and len({row["idempotency_key"] for row in rows}) == 4
+
+
+def test_submit_cost_takes_turns_counts_every_job_and_refuses_a_wrong_answer():
+    """bench/submit_cost.py: blocks of the two kinds alternate, which goes first turning round each
+    block; warm-up jobs are not counted; a job answered with another status stops the run."""
+    from bench.submit_cost import measure
+
+    served: list[str] = []
+
+    def app_answering(status: str):
+        def app(environ, start_response):
+            served.append(environ["name"])
+            start_response(status, [])
+            return [b"ok"]
+        return app
+
+    def environs(name: str, count: int) -> list[dict[str, str]]:
+        return [{"name": name} for _ in range(count)]
+
+    costs = measure([("a", app_answering("303 See Other"), environs("a", 11), "303"),
+                     ("b", app_answering("201 Created"), environs("b", 11), "201")],
+                    block=3, warm_up=2, profiler=None)
+    assert served[:4] == ["a", "a", "b", "b"]  # the warm-up, not counted
+    assert "".join(served[4:]) == "aaabbb" "bbbaaa" "aaabbb"  # 9 counted of each, in blocks of 3, turning round
+    assert costs["a"].jobs == costs["b"].jobs == 9
+    assert costs["a"].app > 0 and costs["a"].database >= 0
+    with pytest.raises(RuntimeError, match="expected 201, got 500"):
+        measure([("c", app_answering("500 Internal Server Error"), environs("c", 3), "201")],
+                block=1, warm_up=0, profiler=None)
+
+
+def test_database_run_time_is_read_from_schedstat():
+    """The finer PostgreSQL CPU figure (nanoseconds from /proc/<pid>/schedstat) of the in-process tools."""
+    from pathlib import Path
+
+    from bench.servers import database_run_ns
+
+    if not Path("/proc/self/schedstat").exists():
+        pytest.skip("this kernel keeps no /proc/<pid>/schedstat")
+    times = database_run_ns()
+    for pid, ns in times.items():
+        assert isinstance(ns, int) and ns >= 0
+        comm = Path(f"/proc/{pid}/comm")
+        assert not comm.exists() or comm.read_text().strip() == "postgres"  # a PostgreSQL process, or gone since
