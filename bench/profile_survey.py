@@ -44,10 +44,14 @@ def main() -> None:
     datasets.seed(options.url)
     if options.sql:
         engine = sa.create_engine(datasets.sqlalchemy_url(options.url))
-        with engine.begin() as connection:
-            for statement in options.sql:
-                connection.execute(sa.text(statement))
-        engine.dispose()
+        try:
+            with engine.begin() as connection:
+                for statement in options.sql:
+                    connection.execute(sa.text(statement))
+        except sa.exc.DBAPIError as error:
+            parser.error(f"--sql {statement!r} failed: {error.orig}")
+        finally:
+            engine.dispose()
     pages = datasets.questionnaire_pages(options.url)
     tokens = issue_links(options.url, options.surveys + 5)
     app = datasets.make_app(options.url)

@@ -70,15 +70,19 @@ def _is_postgres(entry: Path) -> bool:
         return False
 
 
+def _database_pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if _is_postgres(entry)]
+
+
 def database_cpu_seconds() -> dict[int, float]:
     """CPU time used so far by each PostgreSQL process on this machine (its backends and background processes)."""
-    return cpu_seconds_of(int(entry.name) for entry in Path("/proc").iterdir() if _is_postgres(entry))
+    return cpu_seconds_of(_database_pids())
 
 
 def database_run_ns() -> dict[int, int]:
     """Nanoseconds on the CPU so far of each PostgreSQL process (/proc/<pid>/schedstat: finer than clock ticks)."""
     times = {}
-    for pid in database_cpu_seconds():
+    for pid in _database_pids():
         try:
             times[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
         except OSError:  # the process ended meanwhile
