@@ -21,6 +21,14 @@ USER_AGENT = "survey-bench"
 CSRF_PATTERN = re.compile(rb'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 
 
+def csrf_token_in(page: bytes, status: int) -> str:
+    """The CSRF token of the form in a page's HTML."""
+    match = CSRF_PATTERN.search(page)
+    if match is None:
+        raise ValueError(f"no CSRF token in the page (status {status})")
+    return (match.group(1) or match.group(2)).decode("ascii")
+
+
 class LoopbackOnly(ValueError):
     """The benchmarks never send traffic anywhere but this machine."""
 
@@ -51,10 +59,7 @@ class Reply:
 
     def csrf_token(self) -> str:
         """The CSRF token of the form on this page."""
-        match = CSRF_PATTERN.search(self.body)
-        if match is None:
-            raise ValueError(f"no CSRF token in the page (status {self.status})")
-        return (match.group(1) or match.group(2)).decode("ascii")
+        return csrf_token_in(self.body, self.status)
 
 
 @dataclass

@@ -14,7 +14,6 @@ import argparse
 import cProfile
 import pstats
 import random
-import re
 import time
 from collections import defaultdict
 from typing import Any
@@ -22,11 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import datasets
-from .servers import database_run_ns
+from .client import csrf_token_in
+from .servers import database_run_ns, database_seconds_since
 from .survey_load import issue_links, random_answers
-
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_survey")
@@ -79,8 +76,7 @@ def main() -> None:
         if profiled:
             profiler.disable()
         cpu[kind].append(time.process_time() - started)
-        server_after = database_run_ns()
-        server[kind].append(sum(ns - server_before.get(pid, 0) for pid, ns in server_after.items()) / 1e9)
+        server[kind].append(database_seconds_since(server_before))
         sent[kind].append(len(statements))
         return reply
 
@@ -97,7 +93,7 @@ def main() -> None:
             page = timed("page GET", lambda: client.get(f"/s/{token}/{number}"))
             if options.show and position == 0 and number == len(pages):
                 print("\n".join(s.split("\n")[0][:140] for s in statements))
-            data = {"csrf_token": CSRF.search(page.get_data(as_text=True)).group(1), "_action": "next",
+            data = {"csrf_token": csrf_token_in(page.get_data(), page.status_code), "_action": "next",
                     **{code: answers[code] for code in codes}}
             kind = "submit POST" if number == len(pages) else "page POST"
             reply = timed(kind, lambda: client.post(f"/s/{token}/{number}", data=data))

@@ -90,6 +90,11 @@ def database_run_ns() -> dict[int, int]:
     return times
 
 
+def database_seconds_since(before: Mapping[int, int]) -> float:
+    """PostgreSQL's CPU seconds since `database_run_ns` returned ``before`` (a process started since counts whole)."""
+    return sum(ns - before.get(pid, 0) for pid, ns in database_run_ns().items()) / 1e9
+
+
 def status_kib(pid: int, field_name: str) -> int | None:
     """A memory figure of a process from /proc/<pid>/status (VmHWM = peak resident set), in KiB."""
     try:

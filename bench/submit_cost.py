@@ -21,7 +21,6 @@ import argparse
 import cProfile
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,11 +29,9 @@ from typing import Any
 from werkzeug.test import EnvironBuilder
 
 from . import ceiling, datasets
-from .servers import database_run_ns
+from .client import csrf_token_in
+from .servers import database_run_ns, database_seconds_since
 from .survey_load import Customer, issue_links, random_answers, save_drafts
-
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
 
 @dataclass
 class Cost:
@@ -85,13 +82,12 @@ def prepare(url: str, customers: int, seed: int) -> tuple[Any, Any, list[dict[st
     submits, inserts = [], []
     for person in people:
         page = client.get(f"/s/{person.token}/{last}")
-        found = CSRF.search(page.get_data(as_text=True))
-        if page.status_code != 200 or found is None:
-            raise RuntimeError(f"the last page answered {page.status_code}")
         cookie = client.get_cookie("survey_browser", path="/s/")
-        client.delete_cookie("survey_browser", path="/s/")
-        assert cookie is not None
-        data = {"csrf_token": found.group(1), "_action": "next", **{code: person.answers[code] for code in pages[-1]}}
+        if page.status_code != 200 or cookie is None:
+            raise RuntimeError(f"the last page answered {page.status_code}, without the browser cookie")
+        client.delete_cookie("survey_browser", path="/s/")  # the next customer is another browser
+        data = {"csrf_token": csrf_token_in(page.get_data(), page.status_code), "_action": "next",
+                **{code: person.answers[code] for code in pages[-1]}}
         submits.append(EnvironBuilder(path=f"/s/{person.token}/{last}", method="POST", data=data,
                                       headers={"Cookie": f"survey_browser={cookie.value}"}).get_environ())
         inserts.append(EnvironBuilder(path="/insert", method="POST", data=person.answers).get_environ())
@@ -110,18 +106,18 @@ def measure(jobs: Sequence[tuple[str, Any, list[dict[str, Any]], str]], block: i
         order = jobs if number % 2 == 0 else list(reversed(jobs))
         for name, app, environs, expected in order:
             chunk = environs[start:start + block]
+            profiled = profiler is not None and name == "survey submission"
             database_before = database_run_ns()
             started = time.process_time()
-            if profiler is not None and name == "survey submission":
+            if profiled:
                 profiler.enable()
             for environ in chunk:
                 call(app, environ, expected)
-            if profiler is not None:
+            if profiled:
                 profiler.disable()
             cost = costs[name]
             cost.app += time.process_time() - started
-            database_after = database_run_ns()
-            cost.database += sum(ns - database_before.get(pid, 0) for pid, ns in database_after.items()) / 1e9
+            cost.database += database_seconds_since(database_before)
             cost.jobs += len(chunk)
     return costs
 

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from survey.extensions import db
-from survey.models import Channel, Source, Unit
+from survey.models import Channel, Response, Source, Unit
 from survey.services import imports, quotas, reports
 from survey.services.aggregates import exact_avg, exact_sum
 
@@ -59,8 +59,6 @@ def test_exact_sums_are_the_plain_sums_within_rounding(make_campaign, backend):
     rng = np.random.default_rng(7)
     answers = rng.integers(1, 11, size=(500, len(campaign.questionnaire.items))).astype(float)
     _store(campaign, [unit], answers, np.arange(len(answers)))
-    from survey.models import Response
-
     total, mean, count = db.session.execute(
         sa.select(exact_sum(Response.respondent_index), exact_avg(Response.dimension_1),
                   sa.func.count(Response.dimension_1))
