@@ -15,6 +15,7 @@ from wtforms import RadioField, SelectChoice, StringField
 from wtforms.validators import ValidationError
 
 from ..questionnaire import DimensionSpec, QuestionnaireLayout
+from .link_state import FIELD as STATE_FIELD
 from .tokens import FIELD as TOKEN_FIELD
 
 #: The value of the "Not applicable" radio; stored as null in the answers.
@@ -65,7 +66,7 @@ class DimensionPageForm(FlaskForm):
     def validate_page(self) -> bool:
         """Validate the posted page: known fields only, values on the scale, and a choice for every item on "next"."""
         valid = self.validate()
-        allowed = {TOKEN_FIELD, self.action.name, *self.item_codes}
+        allowed = {TOKEN_FIELD, STATE_FIELD, self.action.name, *self.item_codes}
         if set(request.form.keys()) - allowed:
             self.form_errors.append(
                 _("The form contained an answer that does not belong on this page. Reload the page and answer again.")
@@ -170,7 +171,7 @@ def read_posted_page(
     request's MultiDict; the page's token was checked before the view ran.
     """
     codes = [item.code for item in dimension.items]
-    allowed = {TOKEN_FIELD, ACTION_FIELD, *codes}
+    allowed = {TOKEN_FIELD, STATE_FIELD, ACTION_FIELD, *codes}
     if any(key not in allowed for key in formdata.keys()):
         return None
     action = formdata.get(ACTION_FIELD) or "next"

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from ..models import Invitation, utcnow
 from ..questionnaire import DimensionSpec, QuestionnaireLayout, layout_for, layout_of
 from ..services.invitations import (
+    CAMPAIGN_AS_READ,
     ROW_VERSION,
     InvitationUnavailable,
     LinkChanged,
@@ -86,9 +87,10 @@ _SAVE_DRAFT = (
         draft_saved_at=sa.bindparam("p_saved_at", type_=_invitation.c.draft_saved_at.type),
     )
 )
-#: PostgreSQL, for a link read by `read_open_link`: only if the row is unchanged since (and unused).
+#: PostgreSQL, for a link read by `read_open_link` or carried by its page: only if the row is
+#: unchanged since (and unused), and its campaign still open as read.
 _SAVE_DRAFT_IF_UNCHANGED = _SAVE_DRAFT.where(
-    ROW_VERSION == sa.bindparam("p_version", type_=sa.Text), _invitation.c.used_at.is_(None)
+    ROW_VERSION == sa.bindparam("p_version", type_=sa.Text), _invitation.c.used_at.is_(None), CAMPAIGN_AS_READ
 )
 
 
@@ -104,8 +106,9 @@ def record_page(
 
     ``link`` was read and locked by `lock_open_link` in the connection's transaction, so two tabs
     or a double click cannot interleave their drafts or submissions; or, on PostgreSQL, read by
-    `read_open_link` with its row version, and then the write happens only if the row is unchanged,
-    else LinkChanged is raised and nothing is saved (the caller reads the link again). ``action``
+    `read_open_link` or carried by the page (`link_state`) with its row version, and then the write
+    happens only if the row is unchanged and its campaign still open as read, else LinkChanged is
+    raised and nothing is saved (the caller reads the link again). ``action``
     is "next" (on the last page: submit the survey), "back" or "save". Commits. Raises InvitationUnavailable(410, "used") when
     the link was used meanwhile; nothing is saved then.
     """
@@ -138,7 +141,10 @@ def record_page(
     values = {"p_id": link.id, "p_draft": draft, "p_page": destination, "p_saved_at": utcnow()}
     if link.version is None:
         connection.execute(_SAVE_DRAFT, values)
-    elif connection.execute(_SAVE_DRAFT_IF_UNCHANGED, {**values, "p_version": link.version}).rowcount != 1:
+    elif connection.execute(_SAVE_DRAFT_IF_UNCHANGED, {
+        **values, "p_version": link.version, "p_questionnaire_id": link.questionnaire_id,
+        "p_web_source": link.web_source,
+    }).rowcount != 1:
         connection.rollback()
         raise LinkChanged()
     connection.commit()

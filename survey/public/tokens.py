@@ -35,18 +35,19 @@ _WELL_FORMED = re.compile(r"[A-Za-z0-9_-]{43}")
 _KEY_CONTEXT = b"survey page token v1"
 
 
-def _key(app: Flask) -> bytes:
-    """The HMAC key, derived from SECRET_KEY (computed once per application)."""
-    key = app.extensions.get("survey_page_token_key")
+def derived_key(app: Flask, context: bytes) -> bytes:
+    """An HMAC key for one use (``context``), derived from SECRET_KEY (computed once per application)."""
+    keys = app.extensions.setdefault("survey_derived_keys", {})
+    key = keys.get(context)
     if key is None:
         secret = app.secret_key
         secret = secret.encode() if isinstance(secret, str) else bytes(secret or b"")
-        key = app.extensions["survey_page_token_key"] = hmac.new(secret, _KEY_CONTEXT, hashlib.sha256).digest()
+        key = keys[context] = hmac.new(secret, context, hashlib.sha256).digest()
     return key
 
 
 def _sign(browser: str, link_token: str) -> str:
-    return hmac.digest(_key(current_app), f"{browser}\x00{link_token}".encode(), "sha256").hex()
+    return hmac.digest(derived_key(current_app, _KEY_CONTEXT), f"{browser}\x00{link_token}".encode(), "sha256").hex()
 
 
 def _browser_secret() -> str | None:

@@ -16,10 +16,11 @@ from ..services.invitations import (
     LinkChanged,
     OpenLink,
     find_invitation,
+    find_open_link,
     lock_open_link,
     read_open_link,
 )
-from . import bp, service
+from . import bp, link_state, service
 from .forms import DimensionPageForm, PostedPage, initial_data, page_form, read_posted_page
 from .tokens import check_page_token, page_token
 
@@ -51,7 +52,7 @@ def page(token: str, number: int) -> ResponseReturnValue:
     """Show one dimension's items, with the answers saved so far; on POST save them (see `_answer`)."""
     if request.method == "POST":
         return _answer(token, number)
-    invitation = find_invitation(token)
+    invitation, link = find_open_link(token)
     progress = service.progress_of(invitation)
     if not 1 <= number <= progress.total:
         abort(404)
@@ -60,7 +61,7 @@ def page(token: str, number: int) -> ResponseReturnValue:
         return redirect(_page_url(token, progress.first_incomplete, progress.total))
     form_class = page_form(progress.layout, progress.dimension(number), _locale())
     form = form_class(data=initial_data(progress.answers_on(number)))
-    return _render_page(invitation, progress, number, form, token)
+    return _render_page(invitation, link, progress, number, form, token)
 
 
 #: Reads of the link a page POST makes on PostgreSQL when another request changes it in between.
@@ -73,16 +74,23 @@ def _answer(token: str, number: int) -> ResponseReturnValue:
     Core statements on a connection of their own: the ORM session is not needed here. Two tabs or
     a double click must not interleave. On SQLite the invitation is read and locked in one
     statement and kept locked until the answers are saved (closing the connection rolls back
-    whatever was not committed). On PostgreSQL the connection is in autocommit: the link is read
-    without a lock, with its row version, and the one statement that saves the draft or stores the
-    response does so only if the row is unchanged; if another request changed it meanwhile,
-    nothing was written and the POST starts over from a new read (two statements, no BEGIN or
-    COMMIT, no lock held while the answers are checked).
+    whatever was not committed). On PostgreSQL the connection is in autocommit: the link comes from
+    the page's form (`link_state`, one statement in all) or is read without a lock, with its row
+    version, and the one statement that saves the draft or stores the response does so only if the
+    row is unchanged and its campaign still open; if another request changed either meanwhile,
+    nothing was written and the POST starts over from a new read (no BEGIN or COMMIT, no lock held
+    while the answers are checked).
     """
     with db.engine.connect() as connection:
         if connection.dialect.name != "postgresql":
             return _answer_on(connection, lock_open_link(connection, token), token, number)
         connection.execution_options(isolation_level="AUTOCOMMIT")
+        carried = carried_link(token)
+        if carried is not None:
+            try:
+                return _answer_on(connection, carried, token, number)
+            except LinkChanged:
+                pass  # the form is stale: read the link
         for _ in range(ATTEMPTS):
             try:
                 return _answer_on(connection, read_open_link(connection, token), token, number)
@@ -90,6 +98,11 @@ def _answer(token: str, number: int) -> ResponseReturnValue:
                 continue
     # Changed again at every attempt (a script, not a person): nothing was saved.
     return render_template("public/expired.html", reload_url=request.path), 409
+
+
+def carried_link(token: str) -> OpenLink | None:
+    """The link as the page showed it, from the POST's form (None when there is none to trust)."""
+    return link_state.unseal(token, request.form.get(link_state.FIELD))
 
 
 def _answer_on(connection: Connection, link: OpenLink, token: str, number: int) -> ResponseReturnValue:
@@ -112,7 +125,7 @@ def _answer_on(connection: Connection, link: OpenLink, token: str, number: int) 
         form = page_form(progress.layout, dimension, _locale())()
         if not form.validate_page():
             connection.rollback()
-            return _render_page(find_invitation(token), progress, number, form, token), 422
+            return _render_page(find_invitation(token), link, progress, number, form, token), 422
         posted = PostedPage(form.answers(), form.chosen_action)
     destination = service.record_page(connection, link, progress.layout, number, posted.answers, posted.action)
     if posted.action == "save":
@@ -122,7 +135,12 @@ def _answer_on(connection: Connection, link: OpenLink, token: str, number: int) 
 
 
 def _render_page(
-    invitation: Invitation, progress: service.SurveyProgress, number: int, form: DimensionPageForm, token: str
+    invitation: Invitation,
+    link: OpenLink,
+    progress: service.SurveyProgress,
+    number: int,
+    form: DimensionPageForm,
+    token: str,
 ) -> str:
     return render_template(
         "public/page.html",
@@ -133,6 +151,7 @@ def _render_page(
         form=form,
         token=token,
         page_token=page_token(token),
+        link_state=link_state.seal(token, link),
     )
 
 

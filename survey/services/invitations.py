@@ -72,12 +72,9 @@ class InvitationUnavailable(Exception):
         self.reason = reason
 
 
-def load_invitation(token: str) -> Invitation | None:
-    """The invitation of a token, with its campaign, questionnaire and unit, in one statement (None if unknown)."""
-    if not token or len(token) > 100:
-        return None
-    return db.session.scalar(
-        sa.select(Invitation)
+def _invitation_by_token(token: str, *columns: Any) -> sa.Select[Any]:
+    return (
+        sa.select(Invitation, *columns)
         .where(Invitation.token_hash == hash_token(token))
         .options(
             joinedload(Invitation.campaign, innerjoin=True)
@@ -85,6 +82,47 @@ def load_invitation(token: str) -> Invitation | None:
             .defer(Questionnaire.source_text),
             joinedload(Invitation.unit, innerjoin=True),
         )
+    )
+
+
+def load_invitation(token: str) -> Invitation | None:
+    """The invitation of a token, with its campaign, questionnaire and unit, in one statement (None if unknown)."""
+    if not token or len(token) > 100:
+        return None
+    return db.session.scalar(_invitation_by_token(token))
+
+
+def find_open_link(token: str) -> tuple[Invitation, OpenLink]:
+    """`find_invitation`, and the same invitation as a survey POST needs it, from the same statement.
+
+    On PostgreSQL the link carries its row version (`ROW_VERSION`), so that a page can hand it to
+    its POST (`survey.public.link_state`); elsewhere the version is None.
+    """
+    if db.engine.dialect.name != "postgresql":
+        invitation = find_invitation(token)
+        return invitation, link_of(invitation, None)
+    row = None
+    if token and len(token) <= 100:
+        row = db.session.execute(_invitation_by_token(token, ROW_VERSION)).first()
+    invitation = check_open(row[0] if row is not None else None)
+    return invitation, link_of(invitation, row[1] if row is not None else None)
+
+
+def link_of(invitation: Invitation, version: str | None) -> OpenLink:
+    """An open invitation (with its campaign and questionnaire loaded) as a survey POST reads it."""
+    campaign = invitation.campaign
+    return OpenLink(
+        id=invitation.id,
+        campaign_id=invitation.campaign_id,
+        unit_id=invitation.unit_id,
+        customer_group=invitation.customer_group,
+        web_source=campaign.web_source,
+        questionnaire_id=campaign.questionnaire_id,
+        questionnaire_checksum=campaign.questionnaire.checksum,
+        draft=dict(invitation.draft_answers or {}),
+        draft_page=invitation.draft_page,
+        expires_at=invitation.expires_at,
+        version=version,
     )
 
 
@@ -148,6 +186,18 @@ _OPEN_LINK = (
 #: made on condition that ``xmin`` is still the one read happens only if nothing changed the row
 #: in between.
 ROW_VERSION = sa.cast(sa.literal_column(f"{_invitation.name}.xmin"), sa.Text)
+#: PostgreSQL, in a write made on condition of a link's row version: the link's campaign as read
+#: (parameters ``p_questionnaire_id`` and ``p_web_source``) and still open. The version covers what
+#: the invitation row holds (its draft, use and expiry); the campaign is a row of its own.
+CAMPAIGN_AS_READ = (
+    sa.exists()
+    .where(
+        _campaign.c.id == _invitation.c.campaign_id,
+        _campaign.c.status != CampaignStatus.CLOSED,
+        _campaign.c.questionnaire_id == sa.bindparam("p_questionnaire_id", type_=_campaign.c.questionnaire_id.type),
+        _campaign.c.web_source == sa.bindparam("p_web_source", type_=_campaign.c.web_source.type),
+    )
+)
 #: The same read without a lock, with the row's version: for `read_open_link`.
 _READ_LINK = (
     sa.select(*_LINK_COLUMNS, ROW_VERSION.label("row_version"))
@@ -174,6 +224,7 @@ class OpenLink:
     questionnaire_checksum: str
     draft: dict[str, Any]
     draft_page: int
+    expires_at: dt.datetime
     #: The row's version as read by `read_open_link` (PostgreSQL), or None when the row is locked.
     version: str | None = None
 
@@ -219,5 +270,6 @@ def _open_link(connection: sa.Connection, token: str, statement: sa.Select[Any])
         questionnaire_checksum=row.checksum,
         draft=dict(row.draft_answers or {}),
         draft_page=row.draft_page,
+        expires_at=row.expires_at,
         version=getattr(row, "row_version", None),
     )

@@ -34,7 +34,7 @@ from ..models import (
 )
 from ..questionnaire import QuestionnaireLayout, layout_of, structure_of
 from . import audit
-from .invitations import ROW_VERSION, LinkChanged
+from .invitations import CAMPAIGN_AS_READ, ROW_VERSION, LinkChanged
 
 
 class AnswerError(ValueError):
@@ -209,7 +209,8 @@ def _web_submission_postgresql(*, guarded: bool) -> sa.Select[Any]:
     ``used`` marks the link used, only if it still is unused, if the audit chain has its head (so
     that a statement in autocommit never stores a response without its event) and, when
     ``guarded``, if the row still has the version read (parameter ``p_version``, see
-    `invitations.ROW_VERSION`); ``stored`` inserts the response only then; ``head`` moves the audit
+    `invitations.ROW_VERSION`) and its campaign is still open, with the questionnaire and web source
+    read (`invitations.CAMPAIGN_AS_READ`); ``stored`` inserts the response only then; ``head`` moves the audit
     chain's head (locking it) to the hash of the new event, computed by the server from the event's
     canonical text (`event_text`), the response id and the previous head; ``event`` inserts that
     event. When the link was used or changed meanwhile, or the head row is missing, ``used`` is
@@ -219,7 +220,7 @@ def _web_submission_postgresql(*, guarded: bool) -> sa.Select[Any]:
     events = AuditEvent.__table__
     conditions = [audit.HEAD_EXISTS]
     if guarded:
-        conditions.append(ROW_VERSION == sa.bindparam("p_version", type_=sa.Text))
+        conditions += [ROW_VERSION == sa.bindparam("p_version", type_=sa.Text), CAMPAIGN_AS_READ]
     used = _MARK_USED.where(*conditions).returning(_invitation.c.id).cte("used")
     stored = (
         sa.insert(_response)
@@ -297,9 +298,11 @@ def submit_web_response(
     conditional update, the response, the audit chain's head and event) instead of ORM objects
     and flushes; Core statements on SQLite. Raises AnswerError for bad answers and
     DuplicateSubmission when the link was used meanwhile; in both cases nothing is written.
-    With ``version`` (PostgreSQL, a link read by `read_open_link`, possibly in autocommit) the
-    statement stores nothing unless the invitation row still has that version, and raises
-    LinkChanged when it did not store (the link was used or changed: the caller reads it again).
+    With ``version`` (PostgreSQL, a link read by `read_open_link` or carried by its page, possibly
+    in autocommit) the statement stores nothing unless the invitation row still has that version
+    and its campaign is still open with the questionnaire of ``layout`` and ``source`` as its web
+    source; it raises LinkChanged when it did not store (the link was used or changed, or its
+    campaign closed: the caller reads it again).
     Returns the response id. ``connection`` is not the ORM session's: it is committed or rolled back here.
     """
     cleaned = clean_for_layout(layout, answers)
@@ -336,7 +339,8 @@ def submit_web_response(
             }
             statement = _WEB_SUBMISSION_POSTGRESQL
             if version is not None:
-                statement, parameters["p_version"] = _WEB_SUBMISSION_IF_UNCHANGED, version
+                statement = _WEB_SUBMISSION_IF_UNCHANGED
+                parameters.update(p_version=version, p_questionnaire_id=layout.id, p_web_source=source)
             stored = first_row(connection, statement, parameters)
             if stored is None and not connection.execute(_HEAD_EXISTS).scalar():
                 # No chain head (a fresh or emptied database), so nothing was written: create it and

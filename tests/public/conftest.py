@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -97,12 +98,30 @@ def link(make_campaign: Callable[..., Any], make_invitation: Callable[..., Any])
     return Link(token, invitation.id, campaign.id)
 
 
+_LINK_STATE = re.compile(r'name="link_state" value="([^"]+)"')
+
+
+def page_fields(html: str) -> dict[str, str]:
+    """The hidden fields a browser posts back with a survey page: the CSRF token and, on PostgreSQL,
+    the link's state (`survey.public.link_state`)."""
+    fields = {"csrf_token": csrf_from(html)}
+    state = _LINK_STATE.search(html)
+    if state is not None:
+        fields["link_state"] = state.group(1)
+    return fields
+
+
 def answer_page(client: Any, link: Link, number: int, answers: Mapping[str, Any], action: str | None = "next",
-                extra: Mapping[str, str] | None = None) -> Any:
-    """Open a page like a browser (for its CSRF token) and post the answers; return the POST response."""
+                extra: Mapping[str, str] | None = None, *, carry_state: bool = True) -> Any:
+    """Open a page like a browser (for its hidden fields) and post the answers; return the POST response.
+
+    ``carry_state=False`` leaves the link's state out, as a form of an older release would: the POST reads the link.
+    """
     page = client.get(link.page_url(number))
     assert page.status_code == 200, page.status_code
-    data = {"csrf_token": csrf_from(page.get_data(as_text=True)), **form_values(answers)}
+    data = {**page_fields(page.get_data(as_text=True)), **form_values(answers)}
+    if not carry_state:
+        data.pop("link_state", None)
     if action is not None:
         data["_action"] = action
     data.update(extra or {})

@@ -169,26 +169,35 @@ def test_concurrent_submissions_of_different_links_keep_one_chain(new_client, ba
     assert result.ok and result.checked == workers, result
 
 
-# --- PostgreSQL: the link is read without a lock and written only if unchanged ---------------------
+# --- PostgreSQL: the link is carried by the page or read without a lock, and written only if unchanged ----
 
-def _change_behind(monkeypatch, change, times: int | None = 1) -> list[int]:
-    """Make each page POST's read of the link be followed by ``change`` (another request's write,
-    committed on a connection of its own) ``times`` times (None: always). Returns the reads seen."""
+#: Each race below is run with the page's link state in the form (the POST trusts it, and finds it
+#: stale at the write) and without it (the POST reads the link, and the change follows the read).
+CARRY = pytest.mark.parametrize("carry", [True, False], ids=["carried", "read"])
+
+
+def _change_behind(monkeypatch, change, times: int | None = 1) -> list[str]:
+    """Make each page POST's knowledge of the link, whether carried by its form or read, be followed
+    by ``change`` (another request's write, committed on a connection of its own) ``times`` times
+    (None: always). Returns how the POSTs came to know the link, in order ("carried" or "read")."""
     from survey.public import views
 
-    reads: list[int] = []
-    real = views.read_open_link
+    known: list[str] = []
 
-    def read_then_change(connection, token):
-        link = real(connection, token)
-        reads.append(link.id)
-        if times is None or len(reads) <= times:
-            with db.engine.begin() as other:
-                change(other, link.id)
-        return link
+    def then_change(how, get):
+        def wrapper(*args):
+            link = get(*args)
+            if link is not None:
+                known.append(how)
+                if times is None or len(known) <= times:
+                    with db.engine.begin() as other:
+                        change(other, link.id)
+            return link
+        return wrapper
 
-    monkeypatch.setattr(views, "read_open_link", read_then_change)
-    return reads
+    monkeypatch.setattr(views, "carried_link", then_change("carried", views.carried_link))
+    monkeypatch.setattr(views, "read_open_link", then_change("read", views.read_open_link))
+    return known
 
 
 def _customer_part_way(backend, new_client, link, seed: int, *, all_but_last: bool):
@@ -212,46 +221,59 @@ def _merge_draft(values: dict) -> object:
     return change
 
 
+def _first_then_reads(carry: bool, reads: int) -> list[str]:
+    return ["carried"] * carry + ["read"] * reads
+
+
+@CARRY
 @pytest.mark.postgresql_only
-def test_a_draft_saved_between_the_read_and_the_write_is_kept(new_client, backend, link, monkeypatch):
+def test_a_draft_saved_between_the_read_and_the_write_is_kept(new_client, backend, link, monkeypatch, carry):
     """Tab A saves page 2 while tab B's save of page 1 lands in between: A starts over and keeps both."""
     client, answers, first_code, changed = _customer_part_way(backend, new_client, link, 11, all_but_last=False)
-    reads = _change_behind(monkeypatch, _merge_draft({first_code: changed}))
-    assert answer_page(client, link, 2, page_answers(answers, 2)).status_code == 303
-    assert len(reads) == 2  # the conditional write found the row changed, and the POST started over
+    known = _change_behind(monkeypatch, _merge_draft({first_code: changed}))
+    assert answer_page(client, link, 2, page_answers(answers, 2), carry_state=carry).status_code == 303
+    # the conditional write found the row changed, and the POST started over from a read
+    assert known == _first_then_reads(carry, 2 - carry)
     draft = snapshot(link).draft_answers
     assert draft[first_code] == changed  # B's answer is not overwritten by A's stale copy
     assert all(draft[code] == answers[code] for code in PAGES[1][1])  # and A's page is saved
 
 
+@CARRY
 @pytest.mark.postgresql_only
-def test_a_submission_after_a_change_in_between_stores_the_newer_answers(new_client, backend, link, monkeypatch):
+def test_a_submission_after_a_change_in_between_stores_the_newer_answers(new_client, backend, link, monkeypatch,
+                                                                         carry):
     client, answers, first_code, changed = _customer_part_way(backend, new_client, link, 12, all_but_last=True)
-    reads = _change_behind(monkeypatch, _merge_draft({first_code: changed}))
-    response = answer_page(client, link, LAST, page_answers(answers, LAST))
+    known = _change_behind(monkeypatch, _merge_draft({first_code: changed}))
+    response = answer_page(client, link, LAST, page_answers(answers, LAST), carry_state=carry)
     assert response.status_code == 303 and response.headers["Location"].endswith("/thanks")
-    assert len(reads) == 2
+    assert known == _first_then_reads(carry, 2 - carry)
     db.session.expire_all()
     stored = db.session.scalars(sa.select(Response)).all()
     assert len(stored) == 1 and stored[0].answers == {**answers, first_code: changed}
     assert verify_chain().ok
 
 
+@CARRY
 @pytest.mark.postgresql_only
-def test_a_link_used_between_the_read_and_the_write_stores_nothing_more(new_client, backend, link, monkeypatch):
+def test_a_link_used_between_the_read_and_the_write_stores_nothing_more(new_client, backend, link, monkeypatch,
+                                                                        carry):
     client, answers, _, _ = _customer_part_way(backend, new_client, link, 13, all_but_last=True)
 
     def use(connection, invitation_id):
         connection.execute(sa.update(Invitation).where(Invitation.id == invitation_id).values(used_at=sa.func.now()))
 
-    _change_behind(monkeypatch, use)
-    response = answer_page(client, link, LAST, page_answers(answers, LAST))
+    known = _change_behind(monkeypatch, use)
+    response = answer_page(client, link, LAST, page_answers(answers, LAST), carry_state=carry)
     assert response.status_code == 410
+    assert known == _first_then_reads(carry, 1 - carry)  # the read that followed said "used"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == 0
 
 
+@CARRY
 @pytest.mark.postgresql_only
-def test_a_link_changed_at_every_attempt_answers_409_and_saves_nothing(new_client, backend, link, monkeypatch):
+def test_a_link_changed_at_every_attempt_answers_409_and_saves_nothing(new_client, backend, link, monkeypatch,
+                                                                       carry):
     client, answers, _, _ = _customer_part_way(backend, new_client, link, 14, all_but_last=True)
     before = snapshot(link)
 
@@ -259,9 +281,9 @@ def test_a_link_changed_at_every_attempt_answers_409_and_saves_nothing(new_clien
         connection.execute(sa.update(Invitation).where(Invitation.id == invitation_id).values(
             draft_page=Invitation.draft_page))
 
-    reads = _change_behind(monkeypatch, touch, times=None)
-    response = answer_page(client, link, LAST, page_answers(answers, LAST))
+    known = _change_behind(monkeypatch, touch, times=None)
+    response = answer_page(client, link, LAST, page_answers(answers, LAST), carry_state=carry)
     assert response.status_code == 409 and "Trang này đã hết hiệu lực" in response.get_data(as_text=True)
-    assert len(reads) == 3
+    assert known == _first_then_reads(carry, 3)
     after = snapshot(link)
     assert (after.responses, after.draft_answers, after.used_at) == (0, before.draft_answers, None)
