@@ -29,6 +29,19 @@ def csrf_token_in(page: bytes, status: int) -> str:
     return (match.group(1) or match.group(2)).decode("ascii")
 
 
+STATE_PATTERN = re.compile(rb'name="link_state" value="([^"]+)"')
+
+
+def survey_fields_in(page: bytes, status: int) -> dict[str, str]:
+    """The hidden fields a survey page's form posts back, as a browser does: the CSRF token and,
+    where the page carries it (PostgreSQL), the link's state."""
+    fields = {"csrf_token": csrf_token_in(page, status)}
+    state = STATE_PATTERN.search(page)
+    if state is not None:
+        fields["link_state"] = state.group(1).decode("ascii")
+    return fields
+
+
 class LoopbackOnly(ValueError):
     """The benchmarks never send traffic anywhere but this machine."""
 
@@ -60,6 +73,10 @@ class Reply:
     def csrf_token(self) -> str:
         """The CSRF token of the form on this page."""
         return csrf_token_in(self.body, self.status)
+
+    def survey_fields(self) -> dict[str, str]:
+        """The hidden fields of the survey page's form (`survey_fields_in`)."""
+        return survey_fields_in(self.body, self.status)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import datasets
-from .client import csrf_token_in
+from .client import survey_fields_in
 from .servers import database_run_ns, database_seconds_since
 from .survey_load import issue_links, random_answers
 
@@ -93,7 +93,7 @@ def main() -> None:
             page = timed("page GET", lambda: client.get(f"/s/{token}/{number}"))
             if options.show and position == 0 and number == len(pages):
                 print("\n".join(s.split("\n")[0][:140] for s in statements))
-            data = {"csrf_token": csrf_token_in(page.get_data(), page.status_code), "_action": "next",
+            data = {**survey_fields_in(page.get_data(), page.status_code), "_action": "next",
                     **{code: answers[code] for code in codes}}
             kind = "submit POST" if number == len(pages) else "page POST"
             reply = timed(kind, lambda: client.post(f"/s/{token}/{number}", data=data))

@@ -29,7 +29,7 @@ from typing import Any
 from werkzeug.test import EnvironBuilder
 
 from . import ceiling, datasets
-from .client import csrf_token_in
+from .client import survey_fields_in
 from .servers import database_run_ns, database_seconds_since
 from .survey_load import Customer, issue_links, random_answers, save_drafts
 
@@ -86,7 +86,7 @@ def prepare(url: str, customers: int, seed: int) -> tuple[Any, Any, list[dict[st
         if page.status_code != 200 or cookie is None:
             raise RuntimeError(f"the last page answered {page.status_code}, without the browser cookie")
         client.delete_cookie("survey_browser", path="/s/")  # the next customer is another browser
-        data = {"csrf_token": csrf_token_in(page.get_data(), page.status_code), "_action": "next",
+        data = {**survey_fields_in(page.get_data(), page.status_code), "_action": "next",
                 **{code: person.answers[code] for code in pages[-1]}}
         submits.append(EnvironBuilder(path=f"/s/{person.token}/{last}", method="POST", data=data,
                                       headers={"Cookie": f"survey_browser={cookie.value}"}).get_environ())

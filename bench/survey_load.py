@@ -20,7 +20,7 @@ import asyncio
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +64,12 @@ class SurveyLoadResults:
 
 @dataclass
 class Customer:
-    """A customer with an open link; after preparation, the browser and the last page's CSRF token."""
+    """A customer with an open link; after preparation, the browser and the last page's hidden fields."""
 
     token: str
     answers: dict[str, str]
     browser: Browser | None = None
-    csrf: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
 
 
 def random_answers(rng: random.Random, pages: Sequence[Sequence[str]]) -> dict[str, str]:
@@ -151,13 +151,13 @@ async def _ceiling_phase(server: Server, customers: Sequence[Customer], concurre
 
 
 async def _open_last_pages(server: Server, customers: Sequence[Customer], last: int) -> None:
-    """Preparation (not measured): each customer opens the last page, getting the session cookie and CSRF token."""
+    """Preparation (not measured): each customer opens the last page, getting the browser cookie and the form's hidden fields."""
     async def open_page(customer: Customer, recorder: Recorder) -> None:
         customer.browser = Browser("127.0.0.1", server.port)
         reply = await customer.browser.get(f"/s/{customer.token}/{last}")
         if reply.status != 200:
             raise RuntimeError(f"last page answered {reply.status}")
-        customer.csrf = reply.csrf_token()
+        customer.fields = reply.survey_fields()
 
     result = await closed_loop(customers, open_page, concurrency=8, time_limit=600)
     if result.failed:
@@ -170,7 +170,7 @@ async def _submit_phase(customers: Sequence[Customer], pages: Sequence[Sequence[
 
     async def submit(customer: Customer, recorder: Recorder) -> None:
         assert customer.browser is not None
-        data = {"csrf_token": customer.csrf, "_action": "next", **{c: customer.answers[c] for c in pages[-1]}}
+        data = {**customer.fields, "_action": "next", **{c: customer.answers[c] for c in pages[-1]}}
         reply = await customer.browser.post_form(f"/s/{customer.token}/{last}", data)
         if reply.status != 303 or not reply.location.endswith("/thanks"):
             raise RuntimeError(f"submit answered {reply.status} → {reply.location[-40:]}")
@@ -191,7 +191,7 @@ async def complete_survey(browser: Browser, token: str, answers: dict[str, str],
         if page.status != 200:
             raise RuntimeError(f"page {number} answered {page.status}")
         recorder.add("page", page.seconds)
-        data = {"csrf_token": page.csrf_token(), "_action": "next", **{c: answers[c] for c in codes}}
+        data = {**page.survey_fields(), "_action": "next", **{c: answers[c] for c in codes}}
         sent = await browser.post_form(f"/s/{token}/{number}", data)
         expected = "/thanks" if number == len(pages) else f"/{number + 1}"
         if sent.status != 303 or not sent.location.endswith(expected):

@@ -26,11 +26,11 @@ pytestmark = [
 
 
 async def page_form(browser: Browser, token: str, number: int, answers: dict) -> dict[str, str]:
-    """Open one page and fill in its form: the page's CSRF token, the answers, "next"."""
+    """Open one page and fill in its form: the page's hidden fields, the answers, "next"."""
     page = await browser.get(f"/s/{token}/{number}")
     assert page.status == 200, page.status
     codes = PAGES[number - 1][1]
-    data = {"csrf_token": page.csrf_token(), "_action": "next", **form_values({c: answers[c] for c in codes})}
+    data = {**page.survey_fields(), "_action": "next", **form_values({c: answers[c] for c in codes})}
     return data
 
 
