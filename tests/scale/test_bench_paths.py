@@ -219,3 +219,21 @@ def test_database_run_time_is_read_from_schedstat():
         assert isinstance(ns, int) and ns >= 0
         comm = Path(f"/proc/{pid}/comm")
         assert not comm.exists() or comm.read_text().strip() == "postgres"  # a PostgreSQL process, or gone since
+
+
+def test_the_load_client_posts_back_a_survey_pages_hidden_fields(app, backend, make_campaign, make_invitation):
+    """bench/client.py reads what a browser would post back from a real survey page: the CSRF token,
+    and the link's state where the page carries it (PostgreSQL)."""
+    import re
+
+    from bench.client import survey_fields_in
+
+    invitation, token = make_invitation(make_campaign())
+    page = app.test_client().get(f"/s/{token}/1")
+    html = page.get_data()
+    fields = survey_fields_in(html, page.status_code)
+    expected = dict(re.findall(rb'<input type="hidden" name="([^"]+)" value="([^"]+)"', html))
+    assert fields == {name.decode(): value.decode() for name, value in expected.items()}
+    assert ("link_state" in fields) == (backend == "postgresql") and fields["csrf_token"]
+    with pytest.raises(ValueError, match="no CSRF token"):
+        survey_fields_in(b"<html></html>", 410)
