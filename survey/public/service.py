@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import sqlalchemy as sa
 
@@ -52,7 +53,7 @@ class SurveyProgress:
         """The saved answers of one page."""
         return {item.code: self.draft[item.code] for item in self.dimension(number).items if item.code in self.draft}
 
-    @property
+    @cached_property  # asked by the view and by `record_page`; the draft of a progress does not change
     def first_incomplete(self) -> int:
         """The first page with an unanswered item; total + 1 when every page is answered."""
         for number, dimension in enumerate(self.pages, start=1):

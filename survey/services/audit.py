@@ -145,28 +145,34 @@ def event_text(
 ) -> tuple[dict[str, Any], str]:
     """An event's column values and its canonical text up to its entity id (what `event_hash` hashes).
 
-    The keys sort so that ``entity_id`` and ``prev_hash`` come last: the full text is
-    ``prefix + entity_id + '","prev_hash":"' + prev_hash + '"}'``, which lets the database finish
-    it once it knows the new row's id and the chain's head.
+    ``before`` and ``after`` come back as their canonical JSON text (or None), as they appear in the
+    event's text: each snapshot is serialised once. The caller stores them as JSON (`append` parses
+    them; the web submission's statement casts the text). The keys sort so that ``entity_id`` and
+    ``prev_hash`` come last: the full text is ``prefix + entity_id + '","prev_hash":"' + prev_hash + '"}'``,
+    which lets the database finish it once it knows the new row's id and the chain's head.
     """
+    before_text = canonical(before) if before is not None else None
+    after_text = canonical(after) if after is not None else None
+    stamp = at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    # canonical() of the whole event, written out in its sorted key order (tests/services/test_audit_text.py).
+    prefix = (
+        f'{{"action":{canonical(action)},"actor":{canonical(actor)},"actor_id":null,'
+        f'"after":{after_text or "null"},"at":{canonical(stamp)},"before":{before_text or "null"},'
+        f'"entity":{canonical(entity)},"entity_id":"'
+    )
     values: dict[str, Any] = {
         "at": at,
         "actor_id": None,
         "actor": actor,
         "action": action,
         "entity": entity,
-        "before": json.loads(canonical(before)) if before is not None else None,
-        "after": json.loads(canonical(after)) if after is not None else None,
+        "before": before_text,
+        "after": after_text,
     }
-    text = canonical({**values, "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-                      "entity_id": "", "prev_hash": ""})
-    if not text.endswith(_TEXT_END):
-        raise AssertionError("entity_id and prev_hash must be the last keys of an event's canonical text")
-    return values, text[: -len(_TEXT_END)]
+    return values, prefix
 
 
 _APPEND = sa.insert(_events)
-_TEXT_END = '","prev_hash":""}'
 _ID_TO_PREV = '","prev_hash":"'
 
 
@@ -199,7 +205,9 @@ def append(
     previous = _previous_hash(connection)
     entity_text = json.dumps(str(entity_id), ensure_ascii=False)[1:-1]  # as it appears in the canonical text
     digest = hashlib.sha256(f"{prefix}{entity_text}{_ID_TO_PREV}{previous}\"}}".encode()).hexdigest()
-    connection.execute(_APPEND, {**values, "entity_id": str(entity_id), "prev_hash": previous, "hash": digest})
+    snapshots = {name: json.loads(values[name]) if values[name] is not None else None for name in ("before", "after")}
+    connection.execute(_APPEND, {**values, **snapshots, "entity_id": str(entity_id), "prev_hash": previous,
+                                 "hash": digest})
     connection.execute(_MOVE_HEAD, {"p_prev_hash": previous, "p_hash": digest})
 
 
