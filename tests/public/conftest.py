@@ -128,6 +128,34 @@ def answer_page(client: Any, link: Link, number: int, answers: Mapping[str, Any]
     return client.post(link.page_url(number), data=data)
 
 
+def watch_links(monkeypatch: Any, change: Callable[[Any, int], None] | None = None,
+                times: int | None = 1) -> list[str]:
+    """Record how each page POST comes to know its link: "carried" (a trusted `link_state`) or "read".
+
+    With ``change``, each time a POST knows the link, another request's write follows
+    (``change(connection, invitation_id)``, committed on a connection of its own), ``times`` times
+    (None: always), before the POST's own write.
+    """
+    from survey.public import views
+
+    known: list[str] = []
+
+    def watched(how: str, get: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any) -> Any:
+            link = get(*args)
+            if link is not None:
+                known.append(how)
+                if change is not None and (times is None or len(known) <= times):
+                    with db.engine.begin() as other:
+                        change(other, link.id)
+            return link
+        return wrapper
+
+    monkeypatch.setattr(views, "carried_link", watched("carried", views.carried_link))
+    monkeypatch.setattr(views, "read_open_link", watched("read", views.read_open_link))
+    return known
+
+
 def full_answers(seed: int = 0) -> dict[str, int | None]:
     """A varied, complete set of answers, with some Not applicable."""
     answers: dict[str, int | None] = {}

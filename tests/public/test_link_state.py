@@ -22,7 +22,17 @@ from survey.public import link_state
 from survey.services.invitations import OpenLink
 from survey.services.audit import verify_chain
 
-from .conftest import PAGES, Link, answer_page, form_values, full_answers, page_answers, page_fields, snapshot
+from .conftest import (
+    PAGES,
+    Link,
+    answer_page,
+    form_values,
+    full_answers,
+    page_answers,
+    page_fields,
+    snapshot,
+    watch_links,
+)
 
 LAST = len(PAGES)
 
@@ -107,25 +117,6 @@ def pg(backend):
         pytest.skip("the link's state is PostgreSQL's (SQLite has no row versions)")
 
 
-def _known(monkeypatch) -> list[str]:
-    """How each POST came to know its link: "carried" (a trusted state) or "read"."""
-    from survey.public import views
-
-    known: list[str] = []
-
-    def spy(how, get):
-        def wrapper(*args):
-            link = get(*args)
-            if link is not None:
-                known.append(how)
-            return link
-        return wrapper
-
-    monkeypatch.setattr(views, "carried_link", spy("carried", views.carried_link))
-    monkeypatch.setattr(views, "read_open_link", spy("read", views.read_open_link))
-    return known
-
-
 def _to_last_page(client, link: Link, answers) -> dict[str, str]:
     for number in range(1, LAST):
         assert answer_page(client, link, number, page_answers(answers, number)).status_code == 303
@@ -137,7 +128,7 @@ def _to_last_page(client, link: Link, answers) -> dict[str, str]:
 
 
 def test_a_trusted_state_saves_the_page_without_reading_the_link(pg, client, link, monkeypatch):
-    known = _known(monkeypatch)
+    known = watch_links(monkeypatch)
     answers = full_answers(seed=3)
     for number in range(1, LAST + 1):
         assert answer_page(client, link, number, page_answers(answers, number)).status_code == 303
@@ -158,7 +149,7 @@ def test_a_tampered_state_is_not_trusted_and_stores_what_the_database_holds(pg, 
         fields[2] += 1  # another unit
 
     data["link_state"] = _reencoded(data["link_state"], forge)
-    known = _known(monkeypatch)
+    known = watch_links(monkeypatch)
     reply = client.post(link.page_url(LAST), data=data)
     assert reply.status_code == 303 and reply.headers["Location"].endswith("/thanks")
     assert known == ["read"]
@@ -178,7 +169,7 @@ def test_another_links_state_is_not_trusted(pg, new_client, make_campaign, make_
     other_page = other.get(links[1].page_url(1)).get_data(as_text=True)
     data["link_state"] = page_fields(other_page)["link_state"]
     before = snapshot(links[1])
-    known = _known(monkeypatch)
+    known = watch_links(monkeypatch)
     assert own.post(links[0].page_url(LAST), data=data).status_code == 303
     assert known == ["read"]
     stored = db.session.scalars(sa.select(Response)).one()
@@ -196,7 +187,7 @@ def test_a_campaign_closed_after_the_page_was_shown_refuses_the_post(pg, client,
                        .values(status=CampaignStatus.CLOSED))
     db.session.commit()
     before = snapshot(link)
-    known = _known(monkeypatch)
+    known = watch_links(monkeypatch)
     reply = client.post(link.page_url(LAST), data=data)
     assert reply.status_code == 410 and "Đợt khảo sát này đã kết thúc" in reply.get_data(as_text=True)
     assert known == ["carried"]  # the state was trusted; its write found the campaign closed, and the read said why
@@ -226,7 +217,7 @@ def test_a_link_extended_after_its_page_said_it_expired_is_answered(pg, client, 
     invitation.expires_at = later + dt.timedelta(days=30)
     db.session.commit()
     monkeypatch.setattr(link_state, "utcnow", lambda: later)
-    known = _known(monkeypatch)
+    known = watch_links(monkeypatch)
     reply = client.post(link.page_url(LAST), data=data)
     assert reply.status_code == 303 and known == ["read"]
     assert db.session.scalars(sa.select(Response)).one().answers == answers

@@ -12,7 +12,17 @@ from survey.models import AuditEvent, Channel, CustomerGroup, Invitation, Respon
 from survey.services.audit import chain_head, event_hash, verify_chain
 from survey.services.responses import submit_response
 
-from .conftest import PAGES, Link, answer_page, csrf_from, form_values, full_answers, page_answers, snapshot
+from .conftest import (
+    PAGES,
+    Link,
+    answer_page,
+    csrf_from,
+    form_values,
+    full_answers,
+    page_answers,
+    snapshot,
+    watch_links,
+)
 
 LAST = len(PAGES)
 
@@ -176,30 +186,6 @@ def test_concurrent_submissions_of_different_links_keep_one_chain(new_client, ba
 CARRY = pytest.mark.parametrize("carry", [True, False], ids=["carried", "read"])
 
 
-def _change_behind(monkeypatch, change, times: int | None = 1) -> list[str]:
-    """Make each page POST's knowledge of the link, whether carried by its form or read, be followed
-    by ``change`` (another request's write, committed on a connection of its own) ``times`` times
-    (None: always). Returns how the POSTs came to know the link, in order ("carried" or "read")."""
-    from survey.public import views
-
-    known: list[str] = []
-
-    def then_change(how, get):
-        def wrapper(*args):
-            link = get(*args)
-            if link is not None:
-                known.append(how)
-                if times is None or len(known) <= times:
-                    with db.engine.begin() as other:
-                        change(other, link.id)
-            return link
-        return wrapper
-
-    monkeypatch.setattr(views, "carried_link", then_change("carried", views.carried_link))
-    monkeypatch.setattr(views, "read_open_link", then_change("read", views.read_open_link))
-    return known
-
-
 def _customer_part_way(backend, new_client, link, seed: int, *, all_but_last: bool):
     """PostgreSQL only: a customer's browser with page 1 (or every page but the last) answered."""
     if backend != "postgresql":
@@ -230,7 +216,7 @@ def _first_then_reads(carry: bool, reads: int) -> list[str]:
 def test_a_draft_saved_between_the_read_and_the_write_is_kept(new_client, backend, link, monkeypatch, carry):
     """Tab A saves page 2 while tab B's save of page 1 lands in between: A starts over and keeps both."""
     client, answers, first_code, changed = _customer_part_way(backend, new_client, link, 11, all_but_last=False)
-    known = _change_behind(monkeypatch, _merge_draft({first_code: changed}))
+    known = watch_links(monkeypatch, _merge_draft({first_code: changed}))
     assert answer_page(client, link, 2, page_answers(answers, 2), carry_state=carry).status_code == 303
     # the conditional write found the row changed, and the POST started over from a read
     assert known == _first_then_reads(carry, 2 - carry)
@@ -244,7 +230,7 @@ def test_a_draft_saved_between_the_read_and_the_write_is_kept(new_client, backen
 def test_a_submission_after_a_change_in_between_stores_the_newer_answers(new_client, backend, link, monkeypatch,
                                                                          carry):
     client, answers, first_code, changed = _customer_part_way(backend, new_client, link, 12, all_but_last=True)
-    known = _change_behind(monkeypatch, _merge_draft({first_code: changed}))
+    known = watch_links(monkeypatch, _merge_draft({first_code: changed}))
     response = answer_page(client, link, LAST, page_answers(answers, LAST), carry_state=carry)
     assert response.status_code == 303 and response.headers["Location"].endswith("/thanks")
     assert known == _first_then_reads(carry, 2 - carry)
@@ -263,7 +249,7 @@ def test_a_link_used_between_the_read_and_the_write_stores_nothing_more(new_clie
     def use(connection, invitation_id):
         connection.execute(sa.update(Invitation).where(Invitation.id == invitation_id).values(used_at=sa.func.now()))
 
-    known = _change_behind(monkeypatch, use)
+    known = watch_links(monkeypatch, use)
     response = answer_page(client, link, LAST, page_answers(answers, LAST), carry_state=carry)
     assert response.status_code == 410
     assert known == _first_then_reads(carry, 1 - carry)  # the read that followed said "used"
@@ -281,7 +267,7 @@ def test_a_link_changed_at_every_attempt_answers_409_and_saves_nothing(new_clien
         connection.execute(sa.update(Invitation).where(Invitation.id == invitation_id).values(
             draft_page=Invitation.draft_page))
 
-    known = _change_behind(monkeypatch, touch, times=None)
+    known = watch_links(monkeypatch, touch, times=None)
     response = answer_page(client, link, LAST, page_answers(answers, LAST), carry_state=carry)
     assert response.status_code == 409 and "Trang này đã hết hiệu lực" in response.get_data(as_text=True)
     assert known == _first_then_reads(carry, 3)
