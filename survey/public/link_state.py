@@ -40,9 +40,9 @@ def _signature(token: str, payload: bytes) -> str:
     return hmac.digest(derived_key(current_app, _KEY_CONTEXT), token.encode() + b"\x00" + payload, "sha256").hex()
 
 
-def seal(token: str, link: OpenLink) -> str | None:
-    """The signed state of ``link`` (read by ``token``'s page), or None when it has no row version."""
-    if link.version is None:
+def seal(token: str, link: OpenLink | None) -> str | None:
+    """The signed state of ``link`` (read by ``token``'s page), or None when there is none or it has no row version."""
+    if link is None or link.version is None:
         return None
     fields = [
         link.id, link.campaign_id, link.unit_id, str(link.customer_group), str(link.web_source),

@@ -136,7 +136,7 @@ def _answer_on(connection: Connection, link: OpenLink, token: str, number: int) 
 
 def _render_page(
     invitation: Invitation,
-    link: OpenLink,
+    link: OpenLink | None,
     progress: service.SurveyProgress,
     number: int,
     form: DimensionPageForm,

@@ -72,8 +72,19 @@ class InvitationUnavailable(Exception):
         self.reason = reason
 
 
-def _invitation_by_token(token: str, *columns: Any) -> sa.Select[Any]:
-    return (
+#: The longest token worth looking up (issued ones are 22 characters).
+MAX_TOKEN_LENGTH = 100
+
+
+def _plausible(token: str) -> bool:
+    return bool(token) and len(token) <= MAX_TOKEN_LENGTH
+
+
+def _invitation_row(token: str, *columns: Any) -> sa.Row[Any] | None:
+    """The invitation of a token (and ``columns``), with its campaign, questionnaire and unit, in one statement."""
+    if not _plausible(token):
+        return None
+    return db.session.execute(
         sa.select(Invitation, *columns)
         .where(Invitation.token_hash == hash_token(token))
         .options(
@@ -82,30 +93,25 @@ def _invitation_by_token(token: str, *columns: Any) -> sa.Select[Any]:
             .defer(Questionnaire.source_text),
             joinedload(Invitation.unit, innerjoin=True),
         )
-    )
+    ).first()
 
 
 def load_invitation(token: str) -> Invitation | None:
     """The invitation of a token, with its campaign, questionnaire and unit, in one statement (None if unknown)."""
-    if not token or len(token) > 100:
-        return None
-    return db.session.scalar(_invitation_by_token(token))
+    row = _invitation_row(token)
+    return row[0] if row is not None else None
 
 
-def find_open_link(token: str) -> tuple[Invitation, OpenLink]:
-    """`find_invitation`, and the same invitation as a survey POST needs it, from the same statement.
-
-    On PostgreSQL the link carries its row version (`ROW_VERSION`), so that a page can hand it to
-    its POST (`survey.public.link_state`); elsewhere the version is None.
+def find_open_link(token: str) -> tuple[Invitation, OpenLink | None]:
+    """`find_invitation`, and on PostgreSQL the same invitation as a survey POST needs it, with its
+    row version (`ROW_VERSION`), from the same statement, so that a page can hand it to its POST
+    (`survey.public.link_state`). Elsewhere there is no version to hand on, and no link (None).
     """
     if db.engine.dialect.name != "postgresql":
-        invitation = find_invitation(token)
-        return invitation, link_of(invitation, None)
-    row = None
-    if token and len(token) <= 100:
-        row = db.session.execute(_invitation_by_token(token, ROW_VERSION)).first()
+        return find_invitation(token), None
+    row = _invitation_row(token, ROW_VERSION)
     invitation = check_open(row[0] if row is not None else None)
-    return invitation, link_of(invitation, row[1] if row is not None else None)
+    return invitation, link_of(invitation, row[1])
 
 
 def link_of(invitation: Invitation, version: str | None) -> OpenLink:
@@ -250,9 +256,7 @@ def read_open_link(connection: sa.Connection, token: str) -> OpenLink:
 
 
 def _open_link(connection: sa.Connection, token: str, statement: sa.Select[Any]) -> OpenLink:
-    row = None
-    if token and len(token) <= 100:
-        row = first_row(connection, statement, {"token_hash": hash_token(token)})
+    row = first_row(connection, statement, {"token_hash": hash_token(token)}) if _plausible(token) else None
     try:
         if row is None:
             raise InvitationUnavailable(404, "unknown")

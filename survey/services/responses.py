@@ -245,15 +245,16 @@ def _web_submission_postgresql(*, guarded: bool) -> sa.Select[Any]:
         .returning(head_table.c.prev_hash, head_table.c.hash)
         .cte("head")
     )
-    event_columns = ("at", "actor_id", "actor", "action", "entity", "before", "after")  # the snapshots last
+    event_columns = ("at", "actor_id", "actor", "action", "entity")
+    snapshot_columns = ("before", "after")
     event = (
         sa.insert(events)
         .from_select(
-            [*event_columns, "entity_id", "prev_hash", "hash"],
+            [*event_columns, *snapshot_columns, "entity_id", "prev_hash", "hash"],
             sa.select(
-                *[_typed(f"e_{name}", events.c[name].type) for name in event_columns[:-2]],
+                *[_typed(f"e_{name}", events.c[name].type) for name in event_columns],
                 # The snapshots as `audit.event_text` wrote them (canonical JSON text), parsed by the server.
-                *[sa.cast(sa.bindparam(f"e_{name}", type_=sa.Text), events.c[name].type) for name in event_columns[-2:]],
+                *[sa.cast(sa.bindparam(f"e_{name}", type_=sa.Text), events.c[name].type) for name in snapshot_columns],
                 sa.cast(stored.c.id, events.c.entity_id.type),
                 head.c.prev_hash,
                 head.c.hash,
